@@ -1,0 +1,226 @@
+import type {
+  Attribute,
+  AttributeResult,
+  Bytes,
+  FunctionListInfo,
+  Handle,
+  InitializeOptions,
+  KeyPairHandles,
+  LoadOptions,
+  Mechanism,
+  MechanismInfo,
+  ModuleInfo,
+  Pin,
+  SessionInfo,
+  SlotInfo,
+  TokenInfo,
+  Ulong,
+} from './types';
+
+/**
+ * The native `PKCS11` class: one loaded module, every PKCS#11 v2.40 function under its
+ * standard name (synchronous), `…Async` variants that run on the addon's worker threads and
+ * return promises, and one-hop calls (`sign`, `verify`, …) that do Init + the operation in a
+ * single worker job. Failures throw (or reject with) a Pkcs11Error.
+ */
+export interface NativePKCS11 {
+  load(path: string, options?: LoadOptions): void;
+  /** Finalizes (if this object initialized the module) and releases the module. */
+  close(): void;
+  readonly libraryPath: string | null;
+  readonly initialized: boolean;
+
+  // General purpose
+  C_Initialize(options?: InitializeOptions): void;
+  C_Finalize(): void;
+  C_GetInfo(): ModuleInfo;
+  C_GetFunctionList(): FunctionListInfo;
+
+  // Slots and tokens
+  C_GetSlotList(tokenPresent?: boolean): Handle[];
+  C_GetSlotInfo(slotID: Handle): SlotInfo;
+  C_GetTokenInfo(slotID: Handle): TokenInfo;
+  C_GetMechanismList(slotID: Handle): Ulong[];
+  C_GetMechanismInfo(slotID: Handle, type: Ulong): MechanismInfo;
+  C_InitToken(slotID: Handle, soPin: Pin, label: string): void;
+  C_InitTokenAsync(slotID: Handle, soPin: Pin, label: string): Promise<void>;
+  C_InitPIN(session: Handle, pin: Pin): void;
+  C_InitPINAsync(session: Handle, pin: Pin): Promise<void>;
+  C_SetPIN(session: Handle, oldPin: Pin, newPin: Pin): void;
+  C_SetPINAsync(session: Handle, oldPin: Pin, newPin: Pin): Promise<void>;
+  /** Returns the slot with an event, or null for CKR_NO_EVENT (with CKF_DONT_BLOCK). */
+  C_WaitForSlotEvent(flags?: Ulong): Handle | null;
+  C_WaitForSlotEventAsync(flags?: Ulong): Promise<Handle | null>;
+
+  // Sessions
+  C_OpenSession(slotID: Handle, flags?: Ulong): Handle;
+  C_OpenSessionAsync(slotID: Handle, flags?: Ulong): Promise<Handle>;
+  C_CloseSession(session: Handle): void;
+  C_CloseSessionAsync(session: Handle): Promise<void>;
+  C_CloseAllSessions(slotID: Handle): void;
+  C_GetSessionInfo(session: Handle): SessionInfo;
+  C_GetOperationState(session: Handle): Buffer;
+  C_SetOperationState(session: Handle, state: Bytes, encryptionKey?: Handle, authenticationKey?: Handle): void;
+  /** Without a PIN: the token's protected authentication path (PIN pad). */
+  C_Login(session: Handle, userType: Ulong, pin?: Pin): void;
+  C_LoginAsync(session: Handle, userType: Ulong, pin?: Pin): Promise<void>;
+  C_Logout(session: Handle): void;
+  C_LogoutAsync(session: Handle): Promise<void>;
+
+  // Objects
+  C_CreateObject(session: Handle, template: Attribute[]): Handle;
+  C_CreateObjectAsync(session: Handle, template: Attribute[]): Promise<Handle>;
+  C_CopyObject(session: Handle, object: Handle, template: Attribute[]): Handle;
+  C_CopyObjectAsync(session: Handle, object: Handle, template: Attribute[]): Promise<Handle>;
+  C_DestroyObject(session: Handle, object: Handle): void;
+  C_DestroyObjectAsync(session: Handle, object: Handle): Promise<void>;
+  C_GetObjectSize(session: Handle, object: Handle): Ulong;
+  C_GetAttributeValue(session: Handle, object: Handle, types: Array<Ulong | { type: Ulong }>): AttributeResult[];
+  C_GetAttributeValueAsync(
+    session: Handle,
+    object: Handle,
+    types: Array<Ulong | { type: Ulong }>,
+  ): Promise<AttributeResult[]>;
+  C_SetAttributeValue(session: Handle, object: Handle, template: Attribute[]): void;
+  C_SetAttributeValueAsync(session: Handle, object: Handle, template: Attribute[]): Promise<void>;
+  C_FindObjectsInit(session: Handle, template: Attribute[]): void;
+  C_FindObjectsInitAsync(session: Handle, template: Attribute[]): Promise<void>;
+  C_FindObjects(session: Handle, maxCount?: number): Handle[];
+  C_FindObjectsAsync(session: Handle, maxCount?: number): Promise<Handle[]>;
+  C_FindObjectsFinal(session: Handle): void;
+  C_FindObjectsFinalAsync(session: Handle): Promise<void>;
+  /** FindObjectsInit + FindObjects (until done or `limit`) + FindObjectsFinal in one job. */
+  findObjects(session: Handle, template: Attribute[], limit?: number): Promise<Handle[]>;
+  findObjectsSync(session: Handle, template: Attribute[], limit?: number): Handle[];
+
+  // Encryption and decryption
+  C_EncryptInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_EncryptInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_Encrypt(session: Handle, data: Bytes): Buffer;
+  C_EncryptAsync(session: Handle, data: Bytes): Promise<Buffer>;
+  C_EncryptUpdate(session: Handle, part: Bytes): Buffer;
+  C_EncryptUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+  C_EncryptFinal(session: Handle): Buffer;
+  C_EncryptFinalAsync(session: Handle): Promise<Buffer>;
+  C_DecryptInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_DecryptInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_Decrypt(session: Handle, data: Bytes): Buffer;
+  C_DecryptAsync(session: Handle, data: Bytes): Promise<Buffer>;
+  C_DecryptUpdate(session: Handle, part: Bytes): Buffer;
+  C_DecryptUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+  C_DecryptFinal(session: Handle): Buffer;
+  C_DecryptFinalAsync(session: Handle): Promise<Buffer>;
+  encrypt(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Promise<Buffer>;
+  encryptSync(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Buffer;
+  decrypt(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Promise<Buffer>;
+  decryptSync(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Buffer;
+
+  // Message digesting
+  C_DigestInit(session: Handle, mechanism: Mechanism): void;
+  C_DigestInitAsync(session: Handle, mechanism: Mechanism): Promise<void>;
+  C_Digest(session: Handle, data: Bytes): Buffer;
+  C_DigestAsync(session: Handle, data: Bytes): Promise<Buffer>;
+  C_DigestUpdate(session: Handle, part: Bytes): void;
+  C_DigestUpdateAsync(session: Handle, part: Bytes): Promise<void>;
+  C_DigestKey(session: Handle, key: Handle): void;
+  C_DigestKeyAsync(session: Handle, key: Handle): Promise<void>;
+  C_DigestFinal(session: Handle): Buffer;
+  C_DigestFinalAsync(session: Handle): Promise<Buffer>;
+  digest(session: Handle, mechanism: Mechanism, data: Bytes): Promise<Buffer>;
+  digestSync(session: Handle, mechanism: Mechanism, data: Bytes): Buffer;
+
+  // Signing and MACing
+  C_SignInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_SignInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_Sign(session: Handle, data: Bytes): Buffer;
+  C_SignAsync(session: Handle, data: Bytes): Promise<Buffer>;
+  C_SignUpdate(session: Handle, part: Bytes): void;
+  C_SignUpdateAsync(session: Handle, part: Bytes): Promise<void>;
+  C_SignFinal(session: Handle): Buffer;
+  C_SignFinalAsync(session: Handle): Promise<Buffer>;
+  C_SignRecoverInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_SignRecoverInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_SignRecover(session: Handle, data: Bytes): Buffer;
+  C_SignRecoverAsync(session: Handle, data: Bytes): Promise<Buffer>;
+  /** C_SignInit + C_Sign in one worker job: the JS thread does no PKCS#11 work. */
+  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Promise<Buffer>;
+  signSync(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Buffer;
+
+  // Verifying signatures and MACs: true when valid, false for CKR_SIGNATURE_INVALID / _LEN_RANGE
+  C_VerifyInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_VerifyInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_Verify(session: Handle, data: Bytes, signature: Bytes): boolean;
+  C_VerifyAsync(session: Handle, data: Bytes, signature: Bytes): Promise<boolean>;
+  C_VerifyUpdate(session: Handle, part: Bytes): void;
+  C_VerifyUpdateAsync(session: Handle, part: Bytes): Promise<void>;
+  C_VerifyFinal(session: Handle, signature: Bytes): boolean;
+  C_VerifyFinalAsync(session: Handle, signature: Bytes): Promise<boolean>;
+  C_VerifyRecoverInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_VerifyRecoverInitAsync(session: Handle, mechanism: Mechanism, key: Handle): Promise<void>;
+  C_VerifyRecover(session: Handle, signature: Bytes): Buffer;
+  C_VerifyRecoverAsync(session: Handle, signature: Bytes): Promise<Buffer>;
+  verify(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes, signature: Bytes): Promise<boolean>;
+  verifySync(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes, signature: Bytes): boolean;
+
+  // Dual-function cryptographic operations
+  C_DigestEncryptUpdate(session: Handle, part: Bytes): Buffer;
+  C_DigestEncryptUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+  C_DecryptDigestUpdate(session: Handle, part: Bytes): Buffer;
+  C_DecryptDigestUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+  C_SignEncryptUpdate(session: Handle, part: Bytes): Buffer;
+  C_SignEncryptUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+  C_DecryptVerifyUpdate(session: Handle, part: Bytes): Buffer;
+  C_DecryptVerifyUpdateAsync(session: Handle, part: Bytes): Promise<Buffer>;
+
+  // Key management (private/secret templates default to sensitive, non-extractable)
+  C_GenerateKey(session: Handle, mechanism: Mechanism, template: Attribute[]): Handle;
+  C_GenerateKeyAsync(session: Handle, mechanism: Mechanism, template: Attribute[]): Promise<Handle>;
+  C_GenerateKeyPair(
+    session: Handle,
+    mechanism: Mechanism,
+    publicKeyTemplate: Attribute[],
+    privateKeyTemplate: Attribute[],
+  ): KeyPairHandles;
+  C_GenerateKeyPairAsync(
+    session: Handle,
+    mechanism: Mechanism,
+    publicKeyTemplate: Attribute[],
+    privateKeyTemplate: Attribute[],
+  ): Promise<KeyPairHandles>;
+  C_WrapKey(session: Handle, mechanism: Mechanism, wrappingKey: Handle, key: Handle): Buffer;
+  C_WrapKeyAsync(session: Handle, mechanism: Mechanism, wrappingKey: Handle, key: Handle): Promise<Buffer>;
+  C_UnwrapKey(
+    session: Handle,
+    mechanism: Mechanism,
+    unwrappingKey: Handle,
+    wrappedKey: Bytes,
+    template: Attribute[],
+  ): Handle;
+  C_UnwrapKeyAsync(
+    session: Handle,
+    mechanism: Mechanism,
+    unwrappingKey: Handle,
+    wrappedKey: Bytes,
+    template: Attribute[],
+  ): Promise<Handle>;
+  C_DeriveKey(session: Handle, mechanism: Mechanism, baseKey: Handle, template: Attribute[]): Handle;
+  C_DeriveKeyAsync(session: Handle, mechanism: Mechanism, baseKey: Handle, template: Attribute[]): Promise<Handle>;
+
+  // Random numbers
+  C_SeedRandom(session: Handle, seed: Bytes): void;
+  C_SeedRandomAsync(session: Handle, seed: Bytes): Promise<void>;
+  C_GenerateRandom(session: Handle, length: number): Buffer;
+  C_GenerateRandomAsync(session: Handle, length: number): Promise<Buffer>;
+
+  // Legacy parallel function management (v2.40 modules answer CKR_FUNCTION_NOT_PARALLEL)
+  C_GetFunctionStatus(session: Handle): void;
+  C_CancelFunction(session: Handle): void;
+}
+
+export interface NativeBinding {
+  PKCS11: new () => NativePKCS11;
+  setErrorClass(errorClass: new (message: string) => Error): void;
+  /** Worker threads for async calls; only before the first async call. */
+  setThreadCount(count: number): void;
+  napiVersion: number;
+}

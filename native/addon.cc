@@ -1,0 +1,56 @@
+// Entry point: registers the PKCS11 class and the per-environment state, nothing else.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "async/engine.h"
+#include "binding/module_object.h"
+#include "marshal/args.h"
+
+namespace p11 {
+
+AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+namespace {
+
+// lib/errors.ts hands over its Pkcs11Error class so native failures are instances of it.
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  Args args(info, "setErrorClass");
+  if (!info[0].IsFunction()) args.Fail("errorClass", "a constructor");
+  GetAddonData(info.Env()).errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// Size of the worker thread pool; only before the first async call.
+Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
+  Args args(info, "setThreadCount");
+  CK_ULONG count = args.Ulong(0, "count");
+  if (count < 1 || count > 256) args.Fail("count", "an integer from 1 to 256");
+  AddonData& data = GetAddonData(info.Env());
+  if (data.engine) throw Napi::Error::New(info.Env(), "setThreadCount: the worker threads are already running");
+  data.threadCount = static_cast<unsigned>(count);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  // Stop the engine's threads before the environment (a worker_thread, or the process) goes.
+  env.AddCleanupHook([data] {
+    if (data->engine) data->engine->Shutdown();
+  });
+  Napi::Function moduleClass = ModuleObject::Define(env);
+  data->moduleClass = Napi::Persistent(moduleClass);
+  exports.Set("PKCS11", moduleClass);
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace p11
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return p11::Init(env, exports); }
+
+NODE_API_MODULE(pkcs11_napi, InitAddon)

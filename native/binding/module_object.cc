@@ -1,0 +1,172 @@
+#include "module_object.h"
+
+#include "../addon_data.h"
+#include "../errors/ck_error.h"
+#include "../generated/constants.h"
+#include "../marshal/args.h"
+#include "../marshal/ulong.h"
+#include "../ops/method_tables.h"
+
+namespace p11 {
+
+namespace {
+
+// Distinguishes our wrapped objects from any other object passed as `this` (N-API 8 type tags).
+const napi_type_tag kModuleTag = {0x7a1c3e5b9d2f4a60ULL, 0x8b4d6f1e3c5a7092ULL};
+
+Napi::Object VersionToJs(Napi::Env env, const CK_VERSION& version) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("major", Napi::Number::New(env, version.major));
+  object.Set("minor", Napi::Number::New(env, version.minor));
+  return object;
+}
+
+}  // namespace
+
+Napi::Function ModuleObject::Define(Napi::Env env) {
+  Napi::Function constructor = DefineClass(
+      env, "PKCS11",
+      {
+          InstanceMethod<&ModuleObject::Load>("load"),
+          InstanceMethod<&ModuleObject::Close>("close"),
+          InstanceMethod<&ModuleObject::Initialize>("C_Initialize"),
+          InstanceMethod<&ModuleObject::Finalize>("C_Finalize"),
+          InstanceMethod<&ModuleObject::GetFunctionList>("C_GetFunctionList"),
+          InstanceAccessor<&ModuleObject::GetPath>("libraryPath"),
+          InstanceAccessor<&ModuleObject::GetInitialized>("initialized"),
+      });
+  // Every other PKCS#11 function is a plain function on the prototype; the tables in ops/
+  // say which exist and whether each has a promise variant.
+  Napi::Object prototype = constructor.Get("prototype").As<Napi::Object>();
+  for (const auto& [name, entry] : AllMethods()) {
+    prototype.DefineProperty(Napi::PropertyDescriptor::Value(
+        name, Napi::Function::New(env, entry, name), static_cast<napi_property_attributes>(napi_writable | napi_configurable)));
+  }
+  return constructor;
+}
+
+ModuleObject& ModuleObject::FromThis(const Napi::CallbackInfo& info, const char* function) {
+  Napi::Value self = info.This();
+  bool tagged = false;
+  if (self.IsObject()) napi_check_object_type_tag(info.Env(), self, &kModuleTag, &tagged);
+  if (!tagged) {
+    throw Napi::TypeError::New(info.Env(), std::string(function) + " must be called on a PKCS11 object");
+  }
+  return *Unwrap(self.As<Napi::Object>());
+}
+
+ModuleObject::ModuleObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModuleObject>(info) {
+  napi_type_tag_object(info.Env(), info.This(), &kModuleTag);
+}
+
+ModuleObject::~ModuleObject() {
+  // Garbage collected without close(): give up our share of the initialisation. Async jobs
+  // hold their own reference to the library, so none of them is cut off here.
+  if (initialized_) {
+    gate_->CloseAndDrain();
+    library_->Finalize();
+  }
+}
+
+const std::shared_ptr<Library>& ModuleObject::RequireReady(Napi::Env env, const char* function) {
+  if (!library_) {
+    throw Napi::Error::New(env, std::string(function) + ": no PKCS#11 module is loaded (call load(path) first)");
+  }
+  if (!initialized_) ThrowCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, function);
+  if (library_->InheritedFromParent()) {
+    ThrowCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, function,
+                 "this process is a fork of the one that initialized the module; call C_Initialize again");
+  }
+  return library_;
+}
+
+Napi::Value ModuleObject::Load(const Napi::CallbackInfo& info) {
+  Args args(info, "load");
+  std::string path = args.Utf8(0, "path");
+  DlOptions options;
+  if (!args.IsAbsent(1)) {
+    Napi::Object object = args.Object(1, "options");
+    Napi::Value deepBind = object.Get("deepBind");
+    if (!deepBind.IsUndefined()) {
+      if (!deepBind.IsBoolean()) args.Fail("options.deepBind", "a boolean");
+      options.deepBind = deepBind.As<Napi::Boolean>().Value();
+    }
+  }
+  if (library_) throw Napi::Error::New(info.Env(), "load: a module is already loaded; call close() first");
+  std::string error;
+  std::shared_ptr<Library> library = Library::Load(path, options, error);
+  if (!library) throw Napi::Error::New(info.Env(), error);
+  library_ = std::move(library);
+  return info.Env().Undefined();
+}
+
+void ModuleObject::FinalizeOwned() {
+  gate_->CloseAndDrain();
+  initialized_ = false;
+  library_->Finalize();
+}
+
+Napi::Value ModuleObject::Close(const Napi::CallbackInfo& info) {
+  if (initialized_) FinalizeOwned();
+  library_.reset();  // the last owner unloads the module (after its jobs release it)
+  return info.Env().Undefined();
+}
+
+Napi::Value ModuleObject::Initialize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(info, "C_Initialize");
+  if (!library_) throw Napi::Error::New(env, "C_Initialize: no PKCS#11 module is loaded (call load(path) first)");
+  InitOptions options;
+  options.flags = ck::CKF_OS_LOCKING_OK;
+  if (!args.IsAbsent(0)) {
+    Napi::Object object = args.Object(0, "options");
+    Napi::Value flags = object.Get("flags");
+    if (!flags.IsUndefined() && !UlongFromJs(flags, options.flags)) {
+      args.Fail("options.flags", "a non-negative integer (CKF_ flags)");
+    }
+    Napi::Value parameters = object.Get("libraryParameters");
+    if (!parameters.IsUndefined() && !parameters.IsNull()) {
+      if (!parameters.IsString()) args.Fail("options.libraryParameters", "a string");
+      options.hasLibraryParameters = true;
+      options.libraryParameters = parameters.As<Napi::String>().Utf8Value();
+    }
+  }
+  if (initialized_ && !library_->InheritedFromParent()) {
+    ThrowCkError(env, ck::CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize");
+  }
+  CK_RV rv = library_->Initialize(options);
+  if (rv != ck::CKR_OK) ThrowCkError(env, rv, "C_Initialize");
+  initialized_ = true;
+  gate_->Open();
+  return env.Undefined();
+}
+
+Napi::Value ModuleObject::Finalize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!library_ || !initialized_) ThrowCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize");
+  gate_->CloseAndDrain();
+  initialized_ = false;
+  CK_RV rv = library_->Finalize();
+  if (rv != ck::CKR_OK) ThrowCkError(env, rv, "C_Finalize");
+  return env.Undefined();
+}
+
+Napi::Value ModuleObject::GetFunctionList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!library_) throw Napi::Error::New(env, "C_GetFunctionList: no PKCS#11 module is loaded");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("version", VersionToJs(env, library_->functions()->version));
+  result.Set("entryPoint", Napi::String::New(env, library_->entryPoint()));
+  return result;
+}
+
+Napi::Value ModuleObject::GetPath(const Napi::CallbackInfo& info) {
+  if (!library_) return info.Env().Null();
+  return Napi::String::New(info.Env(), library_->path());
+}
+
+Napi::Value ModuleObject::GetInitialized(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), initialized_);
+}
+
+}  // namespace p11

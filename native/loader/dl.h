@@ -1,0 +1,36 @@
+// The one place that knows how each platform loads a shared library.
+#pragma once
+
+#include <string>
+
+namespace p11 {
+
+struct DlOptions {
+  // RTLD_DEEPBIND (glibc only): the module resolves its own dependencies' symbols before the
+  // process's. Node exports its bundled OpenSSL, so a module linked to the system libcrypto
+  // can otherwise bind to Node's copy. Off by default because AddressSanitizer refuses it.
+  bool deepBind = false;
+};
+
+class DynamicLibrary {
+ public:
+  DynamicLibrary() = default;
+  ~DynamicLibrary();
+  DynamicLibrary(const DynamicLibrary&) = delete;
+  DynamicLibrary& operator=(const DynamicLibrary&) = delete;
+
+  // Opens `path`; on failure returns false and sets `error` to the loader's own message.
+  bool Open(const std::string& path, const DlOptions& options, std::string& error);
+  // Looks a symbol up in this library only; nullptr when it is absent.
+  void* Symbol(const char* name) const;
+  // True when `address` lies inside this library's image (dladdr / GetModuleHandleEx), so a
+  // symbol that the loader found in some other library is not mistaken for the module's.
+  bool Contains(const void* address) const;
+  void Close();
+
+ private:
+  void* handle_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace p11

@@ -1,0 +1,69 @@
+// A loaded PKCS#11 module, shared process-wide by every JS object (and every worker_thread)
+// that opens the same file. The registry of these is the addon's one deliberate global:
+// PKCS#11 allows one C_Initialize per process, so its bookkeeping must be process-wide too.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "../pkcs11/types.h"
+#include "dl.h"
+
+namespace p11 {
+
+struct InitOptions {
+  CK_FLAGS flags = 0;
+  bool hasLibraryParameters = false;
+  std::string libraryParameters;  // passed in pReserved (NSS softokn reads its config there)
+};
+
+class Library {
+ public:
+  // Loads (or finds already loaded) the module at `path`. On failure returns nullptr and sets
+  // `error` to a message naming the path and the cause.
+  static std::shared_ptr<Library> Load(const std::string& path, const DlOptions& options, std::string& error);
+
+  ~Library();
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+
+  const CK_FUNCTION_LIST* functions() const { return functions_; }
+  const std::string& path() const { return path_; }
+  // "C_GetInterface" or "C_GetFunctionList": how the function list was obtained.
+  const char* entryPoint() const { return entryPoint_; }
+
+  // Counts users process-wide: the first calls the module's C_Initialize, later ones share it.
+  // CKR_CRYPTOKI_ALREADY_INITIALIZED from the module (someone else in the process initialised
+  // it) is shared use too; we then never finalise it ourselves.
+  CK_RV Initialize(const InitOptions& options);
+  // The last user's Finalize calls the module's C_Finalize.
+  CK_RV Finalize();
+
+  // True when calls must be serialised by us: the module answered CKR_CANT_LOCK, or the caller
+  // initialised it without CKF_OS_LOCKING_OK. Then every call holds serialLock().
+  bool serialized() const { return serialized_; }
+  std::mutex& serialLock() { return serialLock_; }
+
+  // True when this process is a fork of the one that initialised the module: the module's
+  // state belongs to the parent, so calls must not reach it until it is initialised again.
+  bool InheritedFromParent() const;
+
+ private:
+  Library() = default;
+  bool Resolve(std::string& error);
+
+  DynamicLibrary dl_;
+  std::string path_;
+  const CK_FUNCTION_LIST* functions_ = nullptr;
+  const char* entryPoint_ = "";
+
+  std::mutex initMutex_;
+  int users_ = 0;
+  bool ownsInitialization_ = false;
+  unsigned forkGeneration_ = 0;
+  bool serialized_ = false;
+  std::mutex serialLock_;
+};
+
+}  // namespace p11

@@ -1,0 +1,155 @@
+// One core per PKCS#11 operation, shared by the synchronous and the promise-returning entry.
+//
+// An operation is a plain struct:
+//   static constexpr const char* kName = "C_Sign";
+//   void Parse(const Args& args);                       // JS thread: copy arguments in (may throw TypeError)
+//   CK_RV Run(const CK_FUNCTION_LIST* f);               // any thread: only PKCS#11 calls, no N-API
+//   Napi::Value Result(Napi::Env env);                  // JS thread: convert the outputs
+// SyncEntry<Op> runs it on the calling thread; AsyncEntry<Op> queues it on the engine.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../addon_data.h"
+#include "../async/engine.h"
+#include "../binding/module_object.h"
+#include "../errors/ck_error.h"
+#include "../generated/constants.h"
+#include "../marshal/args.h"
+
+namespace p11 {
+
+using EntryPoint = Napi::Value (*)(const Napi::CallbackInfo&);
+using MethodTable = std::vector<std::pair<std::string, EntryPoint>>;
+
+Engine& GetEngine(Napi::Env env);
+
+// Runs `op` against the module, holding the library's serialising lock when it needs one.
+template <typename Op>
+CK_RV RunOp(Library& library, Op& op) {
+  try {
+    if (library.serialized()) {
+      std::lock_guard<std::mutex> lock(library.serialLock());
+      return op.Run(library.functions());
+    }
+    return op.Run(library.functions());
+  } catch (const std::bad_alloc&) {
+    return ck::CKR_HOST_MEMORY;
+  }
+}
+
+template <typename Op>
+Napi::Value SyncEntry(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModuleObject& module = ModuleObject::FromThis(info, Op::kName);
+  const std::shared_ptr<Library>& library = module.RequireReady(env, Op::kName);
+  Op op;
+  op.Parse(Args(info, Op::kName));
+  CK_RV rv = RunOp(*library, op);
+  if (rv != ck::CKR_OK) throw MakeCkError(env, rv, Op::kName);
+  return op.Result(env);
+}
+
+template <typename Op>
+class OpJob final : public Job {
+ public:
+  OpJob(Napi::Env env, Op&& op, std::shared_ptr<Library> library, std::shared_ptr<CallGate> gate)
+      : Job(env), op_(std::move(op)), library_(std::move(library)), gate_(std::move(gate)) {}
+
+  void Execute() override {
+    if (!gate_->Enter()) {
+      refused_ = true;  // C_Finalize or close() ran while this job waited in the queue
+      return;
+    }
+    rv_ = RunOp(*library_, op_);
+    gate_->Leave();
+  }
+
+  void Settle(Napi::Env env) override {
+    if (refused_) {
+      deferred_.Reject(MakeCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, Op::kName,
+                                   "the module was finalized before this call could run")
+                           .Value());
+      return;
+    }
+    if (rv_ != ck::CKR_OK) {
+      deferred_.Reject(MakeCkError(env, rv_, Op::kName).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(op_.Result(env));
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    }
+  }
+
+ private:
+  Op op_;
+  std::shared_ptr<Library> library_;  // keeps the module loaded while this job exists
+  std::shared_ptr<CallGate> gate_;
+  CK_RV rv_ = ck::CKR_OK;
+  bool refused_ = false;
+};
+
+template <typename Op>
+Napi::Value AsyncEntry(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModuleObject& module = ModuleObject::FromThis(info, Op::kName);
+  const std::shared_ptr<Library>& library = module.RequireReady(env, Op::kName);
+  Op op;
+  op.Parse(Args(info, Op::kName));
+  auto job = std::make_unique<OpJob<Op>>(env, std::move(op), library, module.gate());
+  return GetEngine(env).Submit(env, std::move(job));
+}
+
+template <typename Op>
+void AddSync(MethodTable& table) {
+  table.emplace_back(Op::kName, &SyncEntry<Op>);
+}
+
+// The standard name runs synchronously; NameAsync returns a promise and runs on the engine.
+template <typename Op>
+void AddSyncAndAsync(MethodTable& table) {
+  table.emplace_back(Op::kName, &SyncEntry<Op>);
+  table.emplace_back(std::string(Op::kName) + "Async", &AsyncEntry<Op>);
+}
+
+template <typename Op>
+void AddAsyncAs(MethodTable& table, const char* name) {
+  table.emplace_back(name, &AsyncEntry<Op>);
+}
+
+// Calls `call(buffer, &length)` with a first guess at the output size; when the module answers
+// CKR_BUFFER_TOO_SMALL it is asked again with the length it announced (a few times at most, in
+// case the module keeps changing its answer). On success `out` has the exact output length.
+template <typename Call>
+CK_RV CallWithOutput(std::vector<CK_BYTE>& out, size_t guess, Call call) {
+  constexpr size_t kMaxOutput = 256u * 1024u * 1024u;
+  out.resize(guess == 0 ? 1 : guess);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    CK_ULONG length = static_cast<CK_ULONG>(out.size());
+    CK_RV rv = call(out.data(), &length);
+    if (rv == ck::CKR_OK) {
+      if (length > out.size()) return ck::CKR_GENERAL_ERROR;  // claims more than our buffer holds
+      out.resize(length);
+      return rv;
+    }
+    if (rv != ck::CKR_BUFFER_TOO_SMALL) return rv;
+    // A module that answers "too small" without asking for more is given twice the room.
+    size_t next = length > out.size() ? static_cast<size_t>(length) : out.size() * 2;
+    if (next > kMaxOutput) return ck::CKR_DEVICE_MEMORY;
+    out.resize(next);
+  }
+  return ck::CKR_BUFFER_TOO_SMALL;
+}
+
+// Output bytes as a Buffer.
+Napi::Buffer<CK_BYTE> BytesToJs(Napi::Env env, std::vector<CK_BYTE>& bytes);
+
+}  // namespace p11
