@@ -1,5 +1,6 @@
 #include "attributes.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "../generated/constants.h"
@@ -30,13 +31,11 @@ bool DateFromJs(const Napi::Value& value, std::vector<CK_BYTE>& out) {
   if (IsDate(value)) {
     double ms = value.As<Napi::Date>().ValueOf();
     if (ms != ms) return false;  // Invalid Date
-    Napi::Env env = value.Env();
     Napi::Object date = value.As<Napi::Object>();
     auto part = [&](const char* method) {
       return date.Get(method).As<Napi::Function>().Call(date, {}).As<Napi::Number>().Int32Value();
     };
     int year = part("getUTCFullYear"), month = part("getUTCMonth") + 1, day = part("getUTCDate");
-    (void)env;
     if (year < 0 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31) return false;
     std::snprintf(text, sizeof text, "%04d%02d%02d", year, month, day);
   } else if (value.IsString()) {
@@ -195,7 +194,8 @@ CK_RV ReadValues(const CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session, CK_OBJECT
     return false;
   };
   std::vector<CK_ATTRIBUTE> query(entries.size());
-  for (int attempt = 0; attempt < kLengthRetries; ++attempt) {
+  bool complete = false;
+  for (int attempt = 0; attempt < kLengthRetries && !complete; ++attempt) {
     for (size_t i = 0; i < entries.size(); ++i) query[i] = {entries[i].type, nullptr, 0};
     CK_RV rv = f->C_GetAttributeValue(session, object, query.data(), static_cast<CK_ULONG>(query.size()));
     if (!tolerated(rv)) return rv;
@@ -215,7 +215,10 @@ CK_RV ReadValues(const CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session, CK_OBJECT
       entry.value.assign(entry.length, 0);
       fetch.push_back({entry.type, entry.value.empty() ? nullptr : entry.value.data(), entry.length});
     }
-    if (fetch.empty()) break;
+    if (fetch.empty()) {
+      complete = true;
+      break;
+    }
     rv = f->C_GetAttributeValue(session, object, fetch.data(), static_cast<CK_ULONG>(fetch.size()));
     if (rv == ck::CKR_BUFFER_TOO_SMALL) continue;  // a value grew between the calls: ask again
     if (!tolerated(rv)) return rv;
@@ -230,8 +233,10 @@ CK_RV ReadValues(const CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session, CK_OBJECT
       entry.length = fetch[k].ulValueLen;
       entry.value.resize(entry.length);
     }
-    break;
+    complete = true;
   }
+  // Every pass ended in CKR_BUFFER_TOO_SMALL: never hand out zero-filled buffers as values.
+  if (!complete) return ck::CKR_BUFFER_TOO_SMALL;
 
   for (AttributeQuery::Entry& entry : entries) {
     if (entry.length == kUnavailable) {

@@ -32,7 +32,9 @@ class Fields {
   }
   void Bytes(const char* key, std::vector<CK_BYTE>& out) const {
     BytesResult result = BytesFromJs(object_.Get(key), out);
-    if (result != BytesResult::Ok) Fail(key, "a Buffer, Uint8Array or ArrayBuffer");
+    if (result == BytesResult::Ok) return;
+    std::string name = where_ + "." + key;
+    args_.FailBytes(name.c_str(), result);
   }
   [[noreturn]] void Fail(const char* key, const char* expected) const {
     std::string name = where_ + "." + key;

@@ -101,7 +101,7 @@ struct UnwrapKeyOp {
     ProtectSecret(keyTemplate);
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return f->C_UnwrapKey(session, mechanism.Bind(), unwrappingKey, wrapped.data(), wrapped.size(),
+    return f->C_UnwrapKey(session, mechanism.Bind(), unwrappingKey, InputBytes(wrapped), wrapped.size(),
                           keyTemplate.data(), keyTemplate.count(), &key);
   }
   Napi::Value Result(Napi::Env env) { return UlongToJs(env, key); }

@@ -149,6 +149,14 @@ CK_RV CallWithOutput(std::vector<CK_BYTE>& out, size_t guess, Call call) {
   return ck::CKR_BUFFER_TOO_SMALL;
 }
 
+// Input bytes for a PKCS#11 call. Some modules (SoftHSM2 among them) answer a NULL pointer
+// with CKR_ARGUMENTS_BAD even when the length is 0, and then leave the operation active; an
+// empty input therefore points at a real (unused) byte.
+inline CK_BYTE* InputBytes(std::vector<CK_BYTE>& bytes) {
+  static CK_BYTE empty = 0;
+  return bytes.empty() ? &empty : bytes.data();
+}
+
 // Output bytes as a Buffer.
 Napi::Buffer<CK_BYTE> BytesToJs(Napi::Env env, std::vector<CK_BYTE>& bytes);
 

@@ -78,7 +78,7 @@ struct SetOperationStateOp {
     authenticationKey = args.IsAbsent(3) ? 0 : args.Ulong(3, "authenticationKey");
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return f->C_SetOperationState(session, state.data(), state.size(), encryptionKey, authenticationKey);
+    return f->C_SetOperationState(session, InputBytes(state), state.size(), encryptionKey, authenticationKey);
   }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };

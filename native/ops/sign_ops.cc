@@ -36,7 +36,7 @@ struct SignOp {
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
     return CallWithOutput(signature, kSignatureGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Sign(session, data.data(), data.size(), out, length);
+      return f->C_Sign(session, InputBytes(data), data.size(), out, length);
     });
   }
   Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
@@ -50,7 +50,7 @@ struct SignUpdateOp {
     session = args.Ulong(0, "session");
     args.Bytes(1, "part", part);
   }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_SignUpdate(session, part.data(), part.size()); }
+  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_SignUpdate(session, InputBytes(part), part.size()); }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
@@ -91,7 +91,7 @@ struct SignRecoverOp {
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
     return CallWithOutput(signature, kSignatureGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_SignRecover(session, data.data(), data.size(), out, length);
+      return f->C_SignRecover(session, InputBytes(data), data.size(), out, length);
     });
   }
   Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
@@ -111,7 +111,7 @@ struct OneShotSignOp {
     CK_RV rv = init.Run(f);
     if (rv != ck::CKR_OK) return rv;
     return CallWithOutput(signature, kSignatureGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Sign(init.session, data.data(), data.size(), out, length);
+      return f->C_Sign(init.session, InputBytes(data), data.size(), out, length);
     });
   }
   Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
