@@ -32,7 +32,7 @@ struct GenerateRandomOp {
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
     random.assign(length, 0);
-    return f->C_GenerateRandom(session, BytesOrEmpty(random), length);
+    return f->C_GenerateRandom(session, InputBytes(random), length);
   }
   Napi::Value Result(Napi::Env env) { return BytesToJs(env, random); }
 };
