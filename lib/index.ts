@@ -20,3 +20,33 @@ export type PKCS11 = NativePKCS11;
 export function setThreadCount(count: number): void {
   binding.setThreadCount(count);
 }
+
+// The typed layer: modules, slots, sessions, objects and keys, templates, mechanisms.
+export { Module, ModuleOptions } from './module/module';
+export { Slot, MechanismEntry } from './module/slot';
+export { Session, SessionClosedError, UserType } from './session/session';
+export { Pkcs11Object, PrivateKey, PublicKey, SecretKey, Certificate } from './objects/object';
+export { Template, AttributeName, toAttributes, fromAttributes, attributeType } from './template/template';
+export { OBJECT_CLASSES, KEY_TYPES, CERTIFICATE_TYPES, ObjectClassName, KeyTypeName } from './template/names';
+export { Mechanisms, HashName, hashLength } from './mechanisms/mechanisms';
+export {
+  generateKeyPair,
+  generateKey,
+  KeyPairSpec,
+  SecretKeySpec,
+  KeyOptions,
+  KeyPair,
+  CURVES,
+  CurveName,
+  ED25519_PARAMS,
+} from './keys/generate';
+export { Pkcs11Signer, SignerKeyType } from './keys/signer';
+export { publicKeySpkiFromTemplate } from './keys/public-key';
+
+// Concurrent signing.
+export { SigningPool, SigningPoolOptions, PoolStats } from './pool/signing-pool';
+export { KeyLocator } from './pool/key-binding';
+export { PoolError, QueueFullError, RequestTimeoutError, PoolClosedError, HsmUnavailableError } from './pool/errors';
+
+// PKCS#11 URIs (RFC 7512).
+export * from './uri/pkcs11-uri';

@@ -1,0 +1,545 @@
+import { cpus } from 'os';
+
+import { Pkcs11Error } from '../errors';
+import * as C from '../generated/constants';
+import type { Pkcs11Signer, SignerKeyType } from '../keys/signer';
+import type { Module } from '../module/module';
+import type { Slot } from '../module/slot';
+import type { NativePKCS11 } from '../native/pkcs11';
+import type { Bytes, Handle, Mechanism, Pin } from '../native/types';
+import type { Pkcs11Uri } from '../uri/pkcs11-uri';
+import { classify } from './classify';
+import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutError } from './errors';
+import { Fifo } from './fifo';
+import { defaultMechanism, findPrivateKey, KeyLocator, locatorCriteria, proveKey, readKeyFacts } from './key-binding';
+import { LatencyWindow } from './latency';
+
+export interface SigningPoolOptions {
+  module: Module;
+  /** The token: a PKCS#11 URI or a token label. Must match exactly one token. */
+  token: string | Pkcs11Uri;
+  /** The signing key: a PKCS#11 URI or { label, id }. Must match exactly one private key. */
+  key: KeyLocator;
+  /** The user PIN. Wrong or locked PINs are never retried. */
+  pin?: Pin;
+  /** Sessions (default: min(token session limit, max(4, 2 × cores))). */
+  size?: number;
+  /** Requests allowed to wait for a session (default 10,000); past it sign() rejects at once. */
+  maxQueue?: number;
+  /** Per-request deadline in ms, queueing included (default 30,000). */
+  timeoutMs?: number;
+  /** Mechanism when sign() is given none (default: CKM_ECDSA, CKM_SHA256_RSA_PKCS or CKM_EDDSA). */
+  mechanism?: Mechanism;
+  /** How often a tripped breaker probes the device (default 1,000 ms). */
+  probeIntervalMs?: number;
+}
+
+export interface PoolStats {
+  sessions: number;
+  idle: number;
+  inFlight: number;
+  queued: number;
+  done: number;
+  failed: number;
+  retried: number;
+  timedOut: number;
+  rejected: number;
+  breaker: 'closed' | 'open';
+  latencyMs: { p50: number; p99: number; max: number };
+}
+
+interface Request {
+  data: Bytes;
+  signature: Bytes | undefined; // set for verify requests
+  mechanism: Mechanism;
+  resolve: (value: Buffer | boolean) => void;
+  reject: (error: unknown) => void;
+  started: number;
+  deadline: number;
+  attempts: number;
+  settled: boolean;
+}
+
+/** A session of the pool, with the key handles found in it. */
+interface Lane {
+  handle: Handle;
+  privateKey: Handle;
+  publicKey: Handle | undefined;
+  current: Request | undefined;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * Concurrent signing with one token key over a set of sessions. Any number of callers may sign
+ * at once: each request goes to an idle session (the most recently used first, so warm sessions
+ * are reused), or waits in a bounded queue. Lost sessions are replaced and the request retried
+ * once; a device that is gone trips a breaker that fails fast and probes until the device is back.
+ * Every request either resolves with a complete signature or rejects: none is dropped.
+ */
+export class SigningPool {
+  readonly keyType: SignerKeyType;
+  readonly publicKeySpki: Buffer;
+  readonly canSign: boolean;
+  readonly size: number;
+
+  private readonly native: NativePKCS11;
+  private readonly criteria;
+  private readonly defaultMechanism: Mechanism;
+  private readonly maxQueue: number;
+  private readonly timeoutMs: number;
+  private readonly probeIntervalMs: number;
+
+  private readonly lanes = new Set<Lane>();
+  private idle: Lane[] = [];
+  private opening = 0;
+  private readonly queue = new Fifo<Request>();
+  private readonly latency = new LatencyWindow();
+  private counts = { done: 0, failed: 0, retried: 0, timedOut: 0, rejected: 0 };
+
+  private breaker: { reason: string; cause: unknown; timer: NodeJS.Timeout | undefined } | undefined;
+  private fatal: unknown;
+  private loginInProgress: Promise<void> | undefined;
+  private closing: { promise: Promise<void>; done: () => void } | undefined;
+  private readonly sweeper: NodeJS.Timeout;
+
+  private constructor(
+    private readonly options: SigningPoolOptions,
+    private slot: Slot,
+    first: Lane,
+    facts: { keyType: SignerKeyType; canSign: boolean; publicKeySpki: Buffer },
+    size: number,
+  ) {
+    this.native = options.module.native;
+    this.criteria = locatorCriteria(options.key);
+    this.keyType = facts.keyType;
+    this.canSign = facts.canSign;
+    this.publicKeySpki = facts.publicKeySpki;
+    this.size = size;
+    this.defaultMechanism = options.mechanism ?? defaultMechanism(facts.keyType);
+    this.maxQueue = options.maxQueue ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.probeIntervalMs = options.probeIntervalMs ?? 1_000;
+    this.lanes.add(first);
+    this.idle.push(first);
+    // One timer for every deadline, instead of one per request on the hot path.
+    const period = Math.min(250, Math.max(5, Math.floor(this.timeoutMs / 10)));
+    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper.unref();
+  }
+
+  /** Opens the pool: finds the token and the key, logs in once, and checks the key. */
+  static async open(options: SigningPoolOptions): Promise<SigningPool> {
+    if (!options || typeof options !== 'object') throw new TypeError('options must be an object');
+    for (const [name, value] of [
+      ['size', options.size],
+      ['maxQueue', options.maxQueue],
+      ['timeoutMs', options.timeoutMs],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < (name === 'maxQueue' ? 0 : 1))) {
+        throw new TypeError(`options.${name} must be a positive integer`);
+      }
+    }
+    const criteria = locatorCriteria(options.key);
+    const slot = options.module.findSlot(options.token);
+    const size = options.size ?? defaultSize(slot);
+    const native = options.module.native;
+    const handle = await native.C_OpenSessionAsync(slot.id, 0);
+    try {
+      await loginIfNeeded(native, handle, options.pin);
+      const privateKey = await findPrivateKey(native, handle, criteria);
+      const facts = await readKeyFacts(native, handle, criteria, privateKey);
+      const publicKey = await findPublicKey(native, handle, criteria);
+      return new SigningPool(options, slot, { handle, privateKey, publicKey, current: undefined }, facts, size);
+    } catch (error) {
+      await native.C_CloseSessionAsync(handle).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Signs `data` with the pool's key (the default mechanism unless one is given). */
+  sign(data: Bytes, mechanism: Mechanism = this.defaultMechanism): Promise<Buffer> {
+    return this.submit(data, undefined, mechanism) as Promise<Buffer>;
+  }
+
+  /** Verifies with the key's public half on the token; true when the signature is valid. */
+  verify(data: Bytes, signature: Bytes, mechanism: Mechanism = this.defaultMechanism): Promise<boolean> {
+    return this.submit(data, signature, mechanism) as Promise<boolean>;
+  }
+
+  /** The pool as a Pkcs11Signer (for the certificate authority). */
+  asSigner(): Pkcs11Signer {
+    return {
+      keyType: this.keyType,
+      publicKeySpki: this.publicKeySpki,
+      canSign: this.canSign,
+      sign: (mechanism, data) => this.sign(data, mechanism),
+    };
+  }
+
+  stats(): PoolStats {
+    let inFlight = 0;
+    for (const lane of this.lanes) if (lane.current) inFlight++;
+    return {
+      sessions: this.lanes.size,
+      idle: this.idle.length,
+      inFlight,
+      queued: this.queue.length,
+      ...this.counts,
+      breaker: this.breaker ? 'open' : 'closed',
+      latencyMs: this.latency.summary(),
+    };
+  }
+
+  /** Stops taking requests, lets every accepted one finish, then closes the sessions. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing.promise;
+    let done!: () => void;
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    this.closing = { promise, done };
+    if (this.breaker?.timer) clearTimeout(this.breaker.timer);
+    this.maybeFinishClose();
+    return promise;
+  }
+
+  private submit(data: Bytes, signature: Bytes | undefined, mechanism: Mechanism): Promise<Buffer | boolean> {
+    if (this.closing) return Promise.reject(new PoolClosedError());
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.breaker) {
+      this.counts.rejected++;
+      return Promise.reject(new HsmUnavailableError(this.breaker.reason, this.breaker.cause));
+    }
+    return new Promise((resolve, reject) => {
+      const started = now();
+      const request: Request = {
+        data,
+        signature,
+        mechanism,
+        resolve,
+        reject,
+        started,
+        deadline: started + this.timeoutMs,
+        attempts: 0,
+        settled: false,
+      };
+      const lane = this.idle.pop();
+      if (lane !== undefined) {
+        this.run(lane, request);
+        return;
+      }
+      if (this.queue.length >= this.maxQueue) {
+        this.counts.rejected++;
+        reject(new QueueFullError(this.maxQueue));
+        return;
+      }
+      this.queue.push(request);
+      this.grow();
+    });
+  }
+
+  private run(lane: Lane, request: Request): void {
+    lane.current = request;
+    request.attempts++;
+    const call =
+      request.signature === undefined
+        ? this.native.sign(lane.handle, request.mechanism, lane.privateKey, request.data)
+        : lane.publicKey === undefined
+          ? Promise.reject(new Error('the token has no public key object for this key: verify is unavailable'))
+          : this.native.verify(lane.handle, request.mechanism, lane.publicKey, request.data, request.signature);
+    call.then(
+      (result) => this.succeeded(lane, request, result),
+      (error) => this.failed(lane, request, error),
+    );
+  }
+
+  private succeeded(lane: Lane, request: Request, result: Buffer | boolean): void {
+    lane.current = undefined;
+    if (!request.settled) {
+      request.settled = true;
+      this.counts.done++;
+      this.latency.add(now() - request.started);
+      request.resolve(result);
+    }
+    this.release(lane);
+  }
+
+  private settleError(request: Request, error: unknown): void {
+    if (request.settled) return;
+    request.settled = true;
+    this.counts.failed++;
+    request.reject(error);
+  }
+
+  /** A finished lane takes the next waiting request, or goes back to the idle stack. */
+  private release(lane: Lane): void {
+    if (!this.lanes.has(lane)) return;
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      if (next.settled) continue; // timed out while waiting
+      this.run(lane, next);
+      return;
+    }
+    this.idle.push(lane);
+    this.maybeFinishClose();
+  }
+
+  private failed(lane: Lane, request: Request, error: unknown): void {
+    lane.current = undefined;
+    switch (classify(error)) {
+      case 'request':
+        this.settleError(request, error);
+        this.release(lane);
+        return;
+      case 'auth':
+        this.fatal = error;
+        this.settleError(request, error);
+        this.failQueued(error);
+        this.discard(lane);
+        return;
+      case 'device':
+        this.discard(lane);
+        this.tripBreaker(error);
+        this.settleError(request, new HsmUnavailableError(this.breaker?.reason ?? 'device error', error));
+        return;
+      case 'key':
+        this.refreshKey(lane, request, error);
+        return;
+      case 'session':
+      case 'busy':
+        // The session cannot be trusted any more (lost, logged out, or an operation left
+        // active): close it, and give the request one more try on a fresh session.
+        this.discard(lane);
+        this.retry(request, error);
+        return;
+    }
+  }
+
+  private retry(request: Request, error: unknown): void {
+    if (request.settled) return;
+    if (request.attempts >= 2) {
+      this.settleError(request, error);
+      return;
+    }
+    this.counts.retried++;
+    const lane = this.idle.pop();
+    if (lane !== undefined) {
+      this.run(lane, request);
+      return;
+    }
+    this.queue.unshift(request);
+    this.grow();
+  }
+
+  /** The key handle went stale: find the key again in this session and prove it is the same key. */
+  private refreshKey(lane: Lane, request: Request, error: unknown): void {
+    const refresh = async () => {
+      const privateKey = await findPrivateKey(this.native, lane.handle, this.criteria);
+      if (!(await proveKey(this.native, lane.handle, privateKey, this.keyType, this.publicKeySpki))) {
+        throw new Error('the key found again does not match the public key the pool started with; refusing to sign');
+      }
+      lane.privateKey = privateKey;
+      lane.publicKey = await findPublicKey(this.native, lane.handle, this.criteria);
+    };
+    if (request.attempts >= 2) {
+      this.settleError(request, error);
+      this.release(lane);
+      return;
+    }
+    this.counts.retried++;
+    lane.current = request; // keeps the lane busy while it refreshes
+    refresh().then(
+      () => this.run(lane, request),
+      (refreshError) => {
+        lane.current = undefined;
+        this.settleError(request, refreshError);
+        this.discard(lane);
+        this.grow();
+      },
+    );
+  }
+
+  /** Opens more sessions while requests wait and the cap allows. */
+  private grow(): void {
+    if (this.breaker || this.closing || this.fatal !== undefined) return;
+    while (this.queue.length > this.opening && this.lanes.size + this.opening < this.size) {
+      this.opening++;
+      this.openLane().then(
+        (lane) => {
+          this.opening--;
+          this.lanes.add(lane);
+          this.release(lane);
+        },
+        (error) => {
+          this.opening--;
+          this.laneFailed(error);
+        },
+      );
+    }
+  }
+
+  private async openLane(): Promise<Lane> {
+    const handle = await this.native.C_OpenSessionAsync(this.slot.id, 0);
+    try {
+      await this.login(handle);
+      const privateKey = await findPrivateKey(this.native, handle, this.criteria);
+      const publicKey = await findPublicKey(this.native, handle, this.criteria);
+      return { handle, privateKey, publicKey, current: undefined };
+    } catch (error) {
+      await this.native.C_CloseSessionAsync(handle).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** One login at a time; the token's login state is shared by all its sessions. */
+  private async login(handle: Handle): Promise<void> {
+    while (this.loginInProgress) await this.loginInProgress.catch(() => undefined);
+    const attempt = loginIfNeeded(this.native, handle, this.options.pin);
+    this.loginInProgress = attempt;
+    try {
+      await attempt;
+    } finally {
+      if (this.loginInProgress === attempt) this.loginInProgress = undefined;
+    }
+  }
+
+  private laneFailed(error: unknown): void {
+    switch (classify(error)) {
+      case 'auth':
+        this.fatal = error;
+        this.failQueued(error);
+        return;
+      case 'device':
+        this.tripBreaker(error);
+        return;
+      default:
+        // Without any working session the waiting requests cannot be served: report the cause.
+        if (this.lanes.size === 0 && this.opening === 0) this.failQueued(error);
+    }
+  }
+
+  private discard(lane: Lane): void {
+    if (!this.lanes.delete(lane)) return;
+    this.idle = this.idle.filter((candidate) => candidate !== lane);
+    this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+    this.maybeFinishClose();
+  }
+
+  private failQueued(error: unknown): void {
+    for (let request = this.queue.shift(); request !== undefined; request = this.queue.shift()) {
+      this.settleError(request, error);
+    }
+  }
+
+  private tripBreaker(cause: unknown): void {
+    if (this.breaker) return;
+    const reason = cause instanceof Pkcs11Error ? `${cause.function} returned ${cause.name}` : String(cause);
+    this.breaker = { reason, cause, timer: undefined };
+    this.failQueued(new HsmUnavailableError(reason, cause));
+    // Sessions do not survive a device that went away; idle ones are dropped now, busy ones when
+    // their calls return.
+    for (const lane of [...this.lanes]) if (!lane.current) this.discard(lane);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (!this.breaker || this.closing) return;
+    this.breaker.timer = setTimeout(() => this.probe(), this.probeIntervalMs);
+    this.breaker.timer.unref();
+  }
+
+  /**
+   * Asks the device whether it is back: opens a session (re-initialising the module when it
+   * says it is not initialised), logs in, finds the key and proves it is the same key.
+   */
+  private async probe(): Promise<void> {
+    try {
+      let lane: Lane;
+      try {
+        lane = await this.openLaneOnFreshSlot();
+      } catch (error) {
+        if (classify(error) !== 'device') throw error;
+        this.options.module.reinitialize();
+        lane = await this.openLaneOnFreshSlot();
+      }
+      if (!(await proveKey(this.native, lane.handle, lane.privateKey, this.keyType, this.publicKeySpki))) {
+        await this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+        throw new Error('the key on the returning device does not match the pool key');
+      }
+      this.breaker = undefined;
+      this.lanes.add(lane);
+      this.release(lane);
+      this.grow();
+    } catch (error) {
+      if (this.breaker) this.breaker.cause = error;
+      this.scheduleProbe();
+    }
+  }
+
+  private async openLaneOnFreshSlot(): Promise<Lane> {
+    // Slot IDs may change when a device comes back: look the token up again.
+    this.slot = this.options.module.findSlot(this.options.token);
+    return this.openLane();
+  }
+
+  /** Rejects requests whose deadline passed: waiting ones are removed, running ones abandoned. */
+  private sweep(): void {
+    const time = now();
+    const expired = (request: Request) => !request.settled && request.deadline <= time;
+    for (const request of this.queue.removeWhere((r) => r.settled || r.deadline <= time)) {
+      if (!request.settled) this.timeOut(request);
+    }
+    for (const lane of this.lanes) if (lane.current && expired(lane.current)) this.timeOut(lane.current);
+  }
+
+  private timeOut(request: Request): void {
+    this.counts.timedOut++;
+    this.settleError(request, new RequestTimeoutError(this.timeoutMs));
+  }
+
+  private maybeFinishClose(): void {
+    if (!this.closing || this.queue.length > 0) return;
+    for (const lane of this.lanes) if (lane.current) return;
+    if (this.opening > 0) return;
+    clearInterval(this.sweeper);
+    const lanes = [...this.lanes];
+    this.lanes.clear();
+    this.idle = [];
+    const { done } = this.closing;
+    Promise.all(lanes.map((lane) => this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined))).then(() =>
+      done(),
+    );
+  }
+}
+
+async function loginIfNeeded(native: NativePKCS11, handle: Handle, pin: Pin | undefined): Promise<void> {
+  const state = Number(native.C_GetSessionInfo(handle).state);
+  if (state === C.CKS_RO_USER_FUNCTIONS || state === C.CKS_RW_USER_FUNCTIONS) return;
+  if (pin === undefined) return; // a token without login, or keys that need none
+  try {
+    await native.C_LoginAsync(handle, C.CKU_USER, pin);
+  } catch (error) {
+    if (!Pkcs11Error.is(error, 'CKR_USER_ALREADY_LOGGED_IN')) throw error;
+  }
+}
+
+async function findPublicKey(
+  native: NativePKCS11,
+  handle: Handle,
+  criteria: { label?: string; id?: Buffer },
+): Promise<Handle | undefined> {
+  const template = [{ type: C.CKA_CLASS, value: C.CKO_PUBLIC_KEY }];
+  if (criteria.label !== undefined) template.push({ type: C.CKA_LABEL, value: criteria.label as never });
+  if (criteria.id !== undefined) template.push({ type: C.CKA_ID, value: criteria.id as never });
+  const found = await native.findObjects(handle, template, 2);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+function defaultSize(slot: Slot): number {
+  const token = slot.tokenInfo();
+  const wanted = Math.max(4, 2 * cpus().length);
+  let cap = wanted;
+  for (const limit of [token.maxSessionCount, token.maxRwSessionCount]) {
+    // 0 is CK_EFFECTIVELY_INFINITE; a bigint here is CK_UNAVAILABLE_INFORMATION.
+    if (typeof limit === 'number' && limit > 0) cap = Math.min(cap, limit);
+  }
+  return Math.max(1, cap);
+}

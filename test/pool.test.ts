@@ -1,0 +1,184 @@
+import { createPublicKey, verify as verifySignature, createHash } from 'crypto';
+
+import {
+  generateKeyPair,
+  HsmUnavailableError,
+  Module,
+  Pkcs11Error,
+  QueueFullError,
+  RequestTimeoutError,
+  SigningPool,
+  PoolClosedError,
+  Session,
+} from '../lib';
+import { createTestToken, TestToken } from './support/softhsm';
+
+// CKM_ECDSA signs the SHA-256 digest it is given; node checks the same raw (r||s) signature
+// over the message with 'sha256'. A pool that signed with another key, or returned garbage,
+// fails here.
+function verifiesDigest(spki: Buffer, message: Buffer, rawSignature: Buffer): boolean {
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  return verifySignature('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, rawSignature);
+}
+
+describe('SigningPool against SoftHSM2', () => {
+  let token: TestToken;
+  let module: Module;
+  let session: Session;
+  const messages = Array.from({ length: 16 }, (_, i) => Buffer.from(`message ${i}`));
+  const digests = messages.map((m) => createHash('sha256').update(m).digest());
+
+  beforeAll(async () => {
+    token = createTestToken();
+    module = Module.load(token.modulePath);
+    session = await module.findSlot(token.label).openSession();
+    await session.login(token.userPin);
+    await generateKeyPair(session, { algorithm: 'ec', curve: 'P-256' }, { label: 'key-a' });
+    await generateKeyPair(session, { algorithm: 'ec', curve: 'P-256' }, { label: 'key-b' });
+    await generateKeyPair(session, { algorithm: 'ec', curve: 'P-256' }, { label: 'twin' });
+    await generateKeyPair(session, { algorithm: 'ec', curve: 'P-256' }, { label: 'twin' });
+  });
+
+  afterAll(() => {
+    module?.close();
+    token?.cleanup();
+  });
+
+  test('1,000 concurrent requests through 4 sessions all complete and all verify', async () => {
+    const pool = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin, size: 4 });
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => pool.sign(digests[i % digests.length]).then((sig) => [i, sig] as const)),
+    );
+    expect(results).toHaveLength(1000);
+    for (const [i, signature] of results) {
+      expect(signature).toHaveLength(64);
+      expect(verifiesDigest(pool.publicKeySpki, messages[i % messages.length], signature)).toBe(true);
+    }
+    const stats = pool.stats();
+    expect(stats.done).toBe(1000);
+    expect(stats.failed).toBe(0);
+    expect(stats.sessions).toBeLessThanOrEqual(4);
+    expect(stats.sessions).toBeGreaterThan(1);
+    await pool.close();
+    await expect(pool.sign(digests[0])).rejects.toBeInstanceOf(PoolClosedError);
+  });
+
+  test('a PKCS#11 URI selects the right key, and its signatures verify only with that key', async () => {
+    const uri = `pkcs11:token=${token.label};object=key-b;type=private`;
+    const poolB = await SigningPool.open({ module, token: uri, key: uri, pin: token.userPin, size: 2 });
+    const poolA = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin, size: 1 });
+    const signature = await poolB.sign(digests[1]);
+    expect(verifiesDigest(poolB.publicKeySpki, messages[1], signature)).toBe(true);
+    expect(verifiesDigest(poolA.publicKeySpki, messages[1], signature)).toBe(false);
+    expect(poolA.publicKeySpki.equals(poolB.publicKeySpki)).toBe(false);
+    // Verify on the token too.
+    expect(await poolB.verify(digests[1], signature)).toBe(true);
+    expect(await poolA.verify(digests[1], signature)).toBe(false);
+    await Promise.all([poolA.close(), poolB.close()]);
+  });
+
+  test('a locator matching no key, or several, is an error rather than "the first one"', async () => {
+    await expect(
+      SigningPool.open({ module, token: token.label, key: { label: 'absent' }, pin: token.userPin }),
+    ).rejects.toThrow(/no private key with label 'absent'/);
+    await expect(
+      SigningPool.open({ module, token: token.label, key: { label: 'twin' }, pin: token.userPin }),
+    ).rejects.toThrow(/more than one private key with label 'twin'/);
+    await expect(SigningPool.open({ module, token: 'no-such-token', key: { label: 'key-a' } })).rejects.toThrow(
+      /no token matches 'no-such-token'/,
+    );
+  });
+
+  test('sessions closed behind the pool\'s back are replaced, logged in again, and no request is lost', async () => {
+    const pool = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin, size: 4 });
+    const slot = module.findSlot(token.label);
+    const requests = Array.from({ length: 2000 }, (_, i) => pool.sign(digests[i % digests.length]));
+    // Close every session of the application (ours too, which also logs the token out) while
+    // the requests are in flight.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    module.native.C_CloseAllSessions(slot.id);
+    const settled = await Promise.allSettled(requests);
+    const failures = settled.filter((s) => s.status === 'rejected');
+    expect(failures).toEqual([]);
+    settled.forEach((s, i) => {
+      const signature = (s as PromiseFulfilledResult<Buffer>).value;
+      expect(verifiesDigest(pool.publicKeySpki, messages[i % messages.length], signature)).toBe(true);
+    });
+    expect(pool.stats().retried).toBeGreaterThan(0);
+    await pool.close();
+    // Our own session was closed too; log in afresh for the tests after this one.
+    session = await slot.openSession();
+    await session.login(token.userPin);
+  });
+
+  test('past the queue limit requests reject at once with QueueFullError; the rest complete', async () => {
+    const pool = await SigningPool.open({
+      module,
+      token: token.label,
+      key: { label: 'key-a' },
+      pin: token.userPin,
+      size: 1,
+      maxQueue: 10,
+    });
+    const settled = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => pool.sign(digests[i % 16])));
+    const fulfilled = settled.filter((s) => s.status === 'fulfilled');
+    const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+    expect(fulfilled.length + rejected.length).toBe(200);
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const r of rejected) expect(r.reason).toBeInstanceOf(QueueFullError);
+    expect(fulfilled.length).toBeGreaterThanOrEqual(11);
+    expect(pool.stats().rejected).toBe(rejected.length);
+    await pool.close();
+  });
+
+  test('requests past their deadline reject with RequestTimeoutError; none is left pending', async () => {
+    const pool = await SigningPool.open({
+      module,
+      token: token.label,
+      key: { label: 'key-a' },
+      pin: token.userPin,
+      size: 1,
+      timeoutMs: 10,
+    });
+    const settled = await Promise.allSettled(Array.from({ length: 3000 }, (_, i) => pool.sign(digests[i % 16])));
+    const timedOut = settled.filter((s) => s.status === 'rejected' && s.reason instanceof RequestTimeoutError);
+    const other = settled.filter((s) => s.status === 'rejected' && !(s.reason instanceof RequestTimeoutError));
+    expect(other).toEqual([]);
+    expect(timedOut.length).toBeGreaterThan(0);
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') expect(verifiesDigest(pool.publicKeySpki, messages[i % 16], s.value)).toBe(true);
+    });
+    expect(pool.stats().timedOut).toBe(timedOut.length);
+    await pool.close();
+  });
+
+  test('a wrong PIN fails opening the pool with CKR_PIN_INCORRECT from C_Login', async () => {
+    const slot = module.findSlot(token.label);
+    // Log the token out so the pool must log in itself.
+    module.native.C_CloseAllSessions(slot.id);
+    const attempt = SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: 'wrong-pin' });
+    await expect(attempt).rejects.toBeInstanceOf(Pkcs11Error);
+    await expect(attempt).rejects.toMatchObject({ name: 'CKR_PIN_INCORRECT', function: 'C_Login' });
+    session = await slot.openSession();
+    await session.login(token.userPin);
+  });
+
+  test('the pool signs as a Pkcs11Signer and reports what it knows of its key', async () => {
+    const pool = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin });
+    const signer = pool.asSigner();
+    expect(signer.keyType).toBe('ec');
+    expect(signer.canSign).toBe(true);
+    const signature = await signer.sign(0x1041 /* CKM_ECDSA */, digests[2]);
+    expect(verifiesDigest(signer.publicKeySpki, messages[2], signature)).toBe(true);
+    const stats = pool.stats();
+    expect(stats.latencyMs.p50).toBeGreaterThan(0);
+    expect(stats.breaker).toBe('closed');
+    await pool.close();
+  });
+
+  test('HsmUnavailableError is a PoolError with a stable code', () => {
+    const error = new HsmUnavailableError('C_Sign returned CKR_DEVICE_REMOVED');
+    expect(error.code).toBe('HSM_UNAVAILABLE');
+    expect(error.message).toMatch(/CKR_DEVICE_REMOVED/);
+  });
+});
