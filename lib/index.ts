@@ -22,31 +22,45 @@ export function setThreadCount(count: number): void {
 }
 
 // The typed layer: modules, slots, sessions, objects and keys, templates, mechanisms.
-export { Module, ModuleOptions } from './module/module';
-export { Slot, MechanismEntry } from './module/slot';
-export { Session, SessionClosedError, UserType } from './session/session';
+export { Module } from './module/module';
+export type { ModuleOptions } from './module/module';
+export { Slot } from './module/slot';
+export type { MechanismEntry } from './module/slot';
+export { Session, SessionClosedError } from './session/session';
+export type { UserType } from './session/session';
 export { Pkcs11Object, PrivateKey, PublicKey, SecretKey, Certificate } from './objects/object';
-export { Template, AttributeName, toAttributes, fromAttributes, attributeType } from './template/template';
-export { OBJECT_CLASSES, KEY_TYPES, CERTIFICATE_TYPES, ObjectClassName, KeyTypeName } from './template/names';
-export { Mechanisms, HashName, hashLength } from './mechanisms/mechanisms';
-export {
-  generateKeyPair,
-  generateKey,
-  KeyPairSpec,
-  SecretKeySpec,
-  KeyOptions,
-  KeyPair,
-  CURVES,
-  CurveName,
-  ED25519_PARAMS,
-} from './keys/generate';
-export { Pkcs11Signer, SignerKeyType } from './keys/signer';
+export { toAttributes, fromAttributes, attributeType } from './template/template';
+export type { Template, AttributeName } from './template/template';
+export { OBJECT_CLASSES, KEY_TYPES, CERTIFICATE_TYPES } from './template/names';
+export type { ObjectClassName, KeyTypeName } from './template/names';
+export { Mechanisms, hashLength } from './mechanisms/mechanisms';
+export type { HashName } from './mechanisms/mechanisms';
+export { generateKeyPair, generateKey, CURVES, ED25519_PARAMS } from './keys/generate';
+export type { KeyPairSpec, SecretKeySpec, KeyOptions, KeyPair, CurveName } from './keys/generate';
+export type { Pkcs11Signer, SignerKeyType } from './keys/signer';
 export { publicKeySpkiFromTemplate } from './keys/public-key';
+export { ecdsaRawToDer, ecdsaDerToRaw } from './keys/ecdsa-signature';
+export { digestInfo } from './keys/digest-info';
+export type { DigestInfoHash } from './keys/digest-info';
+export {
+  ecPublicKeyToSpki,
+  rsaPublicKeyToSpki,
+  ed25519PublicKeyToSpki,
+  spkiToPublicKeyAttributes,
+  spkiToPem,
+  pemToDer,
+} from './keys/spki';
 
 // Concurrent signing.
-export { SigningPool, SigningPoolOptions, PoolStats } from './pool/signing-pool';
-export { KeyLocator } from './pool/key-binding';
+export { SigningPool } from './pool/signing-pool';
+export type { SigningPoolOptions, PoolStats } from './pool/signing-pool';
+export type { KeyLocator } from './pool/key-binding';
 export { PoolError, QueueFullError, RequestTimeoutError, PoolClosedError, HsmUnavailableError } from './pool/errors';
 
 // PKCS#11 URIs (RFC 7512).
 export * from './uri/pkcs11-uri';
+export { readPinSource, PinSourceError } from './uri/pin-source';
+
+// Throw-away SoftHSM2 tokens (demos, benchmarks, tests).
+export { provisionSoftHsmToken, findSoftHsmModule } from './softhsm/provision';
+export type { SoftHsmToken, ProvisionOptions } from './softhsm/provision';
