@@ -72,21 +72,21 @@ const URI_TYPES: Record<string, 'cert' | 'data' | 'private' | 'public' | 'secret
 
 export class PrivateKey extends Pkcs11Object {
   /** C_SignInit + C_Sign in one worker job. */
-  sign(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
+  async sign(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
     return this.session.native.sign(this.session.handle, mechanism, this.handle, data);
   }
 
-  decrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
+  async decrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
     return this.session.native.decrypt(this.session.handle, mechanism, this.handle, data);
   }
 }
 
 export class PublicKey extends Pkcs11Object {
-  verify(mechanism: Mechanism, data: Bytes, signature: Bytes): Promise<boolean> {
+  async verify(mechanism: Mechanism, data: Bytes, signature: Bytes): Promise<boolean> {
     return this.session.native.verify(this.session.handle, mechanism, this.handle, data, signature);
   }
 
-  encrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
+  async encrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
     return this.session.native.encrypt(this.session.handle, mechanism, this.handle, data);
   }
 
@@ -98,16 +98,16 @@ export class PublicKey extends Pkcs11Object {
 }
 
 export class SecretKey extends Pkcs11Object {
-  encrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
+  async encrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
     return this.session.native.encrypt(this.session.handle, mechanism, this.handle, data);
   }
 
-  decrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
+  async decrypt(mechanism: Mechanism, data: Bytes): Promise<Buffer> {
     return this.session.native.decrypt(this.session.handle, mechanism, this.handle, data);
   }
 
   /** Wraps (exports, encrypted under this key) another key; it must be extractable. */
-  wrap(mechanism: Mechanism, key: Pkcs11Object): Promise<Buffer> {
+  async wrap(mechanism: Mechanism, key: Pkcs11Object): Promise<Buffer> {
     return this.session.native.C_WrapKeyAsync(this.session.handle, mechanism, this.handle, key.handle);
   }
 
