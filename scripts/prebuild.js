@@ -2,7 +2,7 @@
 'use strict';
 
 /**
- * `npm run prebuilds`: build prebuilds/<platform>-<arch>/pkcs11-napi[.<libc>].node for this
+ * `npm run prebuild`: build prebuilds/<platform>-<arch>/pkcs11-napi[.<libc>].node for this
  * machine with prebuildify, using cmake-js (scripts/prebuild-cmake-adapter.js) instead of
  * node-gyp. Cross-platform replacement for
  *

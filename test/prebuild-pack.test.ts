@@ -1,11 +1,11 @@
 /**
- * Prebuilds, end to end: what `npm run prebuilds` produces is what a user without a compiler
+ * Prebuilds, end to end: what `npm run prebuild` produces is what a user without a compiler
  * gets from the registry, and it works.
  *
  * beforeAll (the one native build in this file, ~15 s to ~1 min):
  *   copy the package as it would be published (package.json, CMakeLists.txt, native/, constants/,
  *   scripts/, dist/lib/ as built by `npm run build:ts`, which `npm test` runs first; plus a
- *   node_modules symlink to the checkout's) into a temp dir, run `npm run prebuilds` there
+ *   node_modules symlink to the checkout's) into a temp dir, run `npm run prebuild` there
  *   (scripts/prebuild.js → prebuildify → scripts/prebuild-cmake-adapter.js → cmake-js), then
  *   delete build/ so only prebuilds/ is left.
  *
@@ -164,7 +164,7 @@ try {
 }
 `;
 
-describePosix('prebuilds (npm run prebuilds) and the packed package', () => {
+describePosix('prebuilds (npm run prebuild) and the packed package', () => {
   let work = '';
   let pkgDir = '';
   let token: TestToken | undefined;
@@ -186,7 +186,7 @@ describePosix('prebuilds (npm run prebuilds) and the packed package', () => {
     fs.cpSync(path.join(ROOT, 'dist', 'lib'), path.join(pkgDir, 'dist', 'lib'), { recursive: true });
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkgDir, 'node_modules'), 'junction');
 
-    run(process.execPath, [npmCli(), 'run', 'prebuilds'], { cwd: pkgDir, env: cleanEnv({}), what: 'npm run prebuilds' });
+    run(process.execPath, [npmCli(), 'run', 'prebuild'], { cwd: pkgDir, env: cleanEnv({}), what: 'npm run prebuild' });
     expect(fs.existsSync(path.join(pkgDir, 'build', 'Release'))).toBe(true); // it really built here
     fs.rmSync(path.join(pkgDir, 'build'), { recursive: true, force: true });
   }, 15 * 60_000);
