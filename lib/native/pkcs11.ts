@@ -25,8 +25,12 @@ import type {
  */
 export interface NativePKCS11 {
   load(path: string, options?: LoadOptions): void;
-  /** Finalizes (if this object initialized the module) and releases the module. */
-  close(): void;
+  /**
+   * Finalizes (if this object initialized the module) and releases the module. Waits up to
+   * `timeoutMs` (default 5,000) for calls still inside the module; if one is stuck (a hung HSM),
+   * the module is finalized only when that call returns, and `drained` is false.
+   */
+  close(options?: { timeoutMs?: number }): { drained: boolean };
   readonly libraryPath: string | null;
   readonly initialized: boolean;
 

@@ -24,6 +24,8 @@ const BY_NAME: Record<string, Failure> = {
   CKR_OBJECT_HANDLE_INVALID: 'key',
   CKR_KEY_HANDLE_INVALID: 'key',
   CKR_OPERATION_ACTIVE: 'busy',
+  // The binding gave up on a module that kept answering "too small": its operation is still active.
+  CKR_BUFFER_TOO_SMALL: 'busy',
   CKR_PIN_INCORRECT: 'auth',
   CKR_PIN_LOCKED: 'auth',
   CKR_PIN_EXPIRED: 'auth',

@@ -100,6 +100,8 @@ export class SigningPool {
   private breaker: { reason: string; cause: unknown; timer: NodeJS.Timeout | undefined } | undefined;
   private fatal: unknown;
   private loginInProgress: Promise<void> | undefined;
+  /** Lanes given up by close() while a call was stuck in them; closed when the call returns. */
+  private readonly orphans = new Set<Lane>();
   private closing: { promise: Promise<void>; done: () => void } | undefined;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -191,15 +193,33 @@ export class SigningPool {
     };
   }
 
-  /** Stops taking requests, lets every accepted one finish, then closes the sessions. */
-  close(): Promise<void> {
+  /**
+   * Stops taking requests, lets every accepted one finish (each within its own deadline), then
+   * closes the sessions. A call stuck in the HSM longer than `timeoutMs` (default: the request
+   * deadline) does not hold close() up: its session is closed once the call returns.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closing) return this.closing.promise;
     let done!: () => void;
     const promise = new Promise<void>((resolve) => (done = resolve));
     this.closing = { promise, done };
     if (this.breaker?.timer) clearTimeout(this.breaker.timer);
+    const limit = setTimeout(() => this.abandonStuckLanes(), options.timeoutMs ?? this.timeoutMs);
+    limit.unref();
+    promise.then(() => clearTimeout(limit));
     this.maybeFinishClose();
     return promise;
+  }
+
+  private abandonStuckLanes(): void {
+    for (const lane of [...this.lanes]) {
+      if (!lane.current) continue;
+      this.timeOut(lane.current);
+      this.lanes.delete(lane);
+      this.orphans.add(lane);
+    }
+    this.failQueued(new PoolClosedError());
+    this.maybeFinishClose();
   }
 
   private submit(data: Bytes, signature: Bytes | undefined, mechanism: Mechanism): Promise<Buffer | boolean> {
@@ -254,6 +274,7 @@ export class SigningPool {
 
   private succeeded(lane: Lane, request: Request, result: Buffer | boolean): void {
     lane.current = undefined;
+    if (this.closeOrphan(lane)) return;
     if (!request.settled) {
       request.settled = true;
       this.counts.done++;
@@ -261,6 +282,13 @@ export class SigningPool {
       request.resolve(result);
     }
     this.release(lane);
+  }
+
+  /** A lane abandoned by close() got its answer at last: now its session can be closed. */
+  private closeOrphan(lane: Lane): boolean {
+    if (!this.orphans.delete(lane)) return false;
+    this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+    return true;
   }
 
   private settleError(request: Request, error: unknown): void {
@@ -284,6 +312,7 @@ export class SigningPool {
 
   private failed(lane: Lane, request: Request, error: unknown): void {
     lane.current = undefined;
+    if (this.closeOrphan(lane)) return;
     switch (classify(error)) {
       case 'request':
         this.settleError(request, error);

@@ -3,6 +3,7 @@
 // Jobs still queued when the gate closes never enter the module; they reject instead.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -25,6 +26,12 @@ class CallGate {
     std::unique_lock<std::mutex> lock(mutex_);
     closed_ = true;
     drained_.wait(lock, [this] { return inside_ == 0; });
+  }
+  // The same, giving up after `timeout`; returns false when calls are still inside.
+  bool CloseAndDrainFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    closed_ = true;
+    return drained_.wait_for(lock, timeout, [this] { return inside_ == 0; });
   }
   void Open() {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -63,8 +63,7 @@ ModuleObject::~ModuleObject() {
   // Garbage collected without close(): give up our share of the initialisation. Async jobs
   // hold their own reference to the library, so none of them is cut off here.
   if (initialized_) {
-    gate_->CloseAndDrain();
-    library_->Finalize();
+    if (gate_->CloseAndDrainFor(std::chrono::milliseconds(5000))) library_->Finalize();
   }
 }
 
@@ -100,16 +99,31 @@ Napi::Value ModuleObject::Load(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void ModuleObject::FinalizeOwned() {
-  gate_->CloseAndDrain();
-  initialized_ = false;
-  library_->Finalize();
-}
-
 Napi::Value ModuleObject::Close(const Napi::CallbackInfo& info) {
-  if (initialized_) FinalizeOwned();
+  Napi::Env env = info.Env();
+  Args args(info, "close");
+  // How long close() may block the JS thread waiting for calls still inside the module.
+  CK_ULONG timeoutMs = 5000;
+  if (!args.IsAbsent(0)) {
+    Napi::Object options = args.Object(0, "options");
+    Napi::Value timeout = options.Get("timeoutMs");
+    if (!timeout.IsUndefined() && !UlongFromJs(timeout, timeoutMs)) {
+      args.Fail("options.timeoutMs", "a non-negative integer");
+    }
+  }
+  bool drained = true;
+  if (initialized_) {
+    initialized_ = false;
+    drained = gate_->CloseAndDrainFor(std::chrono::milliseconds(timeoutMs));
+    // When a call is stuck inside the module (a hung HSM), finalising under it would be
+    // undefined behaviour: our share is kept instead, and ~Library finalises the module once
+    // that call returns and its job releases the library.
+    if (drained) library_->Finalize();
+  }
   library_.reset();  // the last owner unloads the module (after its jobs release it)
-  return info.Env().Undefined();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("drained", Napi::Boolean::New(env, drained));
+  return result;
 }
 
 Napi::Value ModuleObject::Initialize(const Napi::CallbackInfo& info) {
@@ -145,9 +159,12 @@ Napi::Value ModuleObject::Finalize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!library_ || !initialized_) ThrowCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize");
   gate_->CloseAndDrain();
-  initialized_ = false;
   CK_RV rv = library_->Finalize();
-  if (rv != ck::CKR_OK) ThrowCkError(env, rv, "C_Finalize");
+  if (rv != ck::CKR_OK) {
+    gate_->Open();  // still initialised: the caller may go on using it, or try again
+    ThrowCkError(env, rv, "C_Finalize");
+  }
+  initialized_ = false;
   return env.Undefined();
 }
 

@@ -32,7 +32,6 @@ class ModuleObject : public Napi::ObjectWrap<ModuleObject> {
   Napi::Value GetFunctionList(const Napi::CallbackInfo& info);
   Napi::Value GetPath(const Napi::CallbackInfo& info);
   Napi::Value GetInitialized(const Napi::CallbackInfo& info);
-  void FinalizeOwned();
 
   std::shared_ptr<Library> library_;
   std::shared_ptr<CallGate> gate_ = std::make_shared<CallGate>();

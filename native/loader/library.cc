@@ -161,9 +161,17 @@ CK_RV Library::Finalize() {
     users_ = 0;
     return ck::CKR_CRYPTOKI_NOT_INITIALIZED;
   }
-  if (--users_ > 0 || !ownsInitialization_) return ck::CKR_OK;
+  if (users_ > 1 || !ownsInitialization_) {
+    --users_;
+    return ck::CKR_OK;
+  }
+  CK_RV rv = functions_->C_Finalize(nullptr);
+  // A module that refuses to finalise is still initialised: keep our share so the caller can
+  // try again, instead of believing it is gone and later sharing a stale initialisation.
+  if (rv != ck::CKR_OK) return rv;
+  users_ = 0;
   ownsInitialization_ = false;
-  return functions_->C_Finalize(nullptr);
+  return rv;
 }
 
 }  // namespace p11

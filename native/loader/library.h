@@ -37,7 +37,9 @@ class Library {
   // CKR_CRYPTOKI_ALREADY_INITIALIZED from the module (someone else in the process initialised
   // it) is shared use too; we then never finalise it ourselves.
   CK_RV Initialize(const InitOptions& options);
-  // The last user's Finalize calls the module's C_Finalize.
+  // The last user's Finalize calls the module's C_Finalize. If that fails, the share is kept.
+  // An owner that cannot finalise (a call is stuck inside the module) simply keeps its share:
+  // ~Library finalises the module once the last owner, the stuck job, releases it.
   CK_RV Finalize();
 
   // True when calls must be serialised by us: the module answered CKR_CANT_LOCK, or the caller
