@@ -32,6 +32,12 @@ export interface SigningPoolOptions {
   mechanism?: Mechanism;
   /** How often a tripped breaker probes the device (default 1,000 ms). */
   probeIntervalMs?: number;
+  /**
+   * Requests handed to one session at a time (default 2). The binding runs a session's calls one
+   * after another on its own threads, so a second request waits there instead of in JS and
+   * starts without a round trip through the event loop.
+   */
+  pipelineDepth?: number;
 }
 
 export interface PoolStats {
@@ -60,12 +66,17 @@ interface Request {
   settled: boolean;
 }
 
-/** A session of the pool, with the key handles found in it. */
+/** A session of the pool, with the key handles found in it and the requests it is running. */
 interface Lane {
   handle: Handle;
   privateKey: Handle;
   publicKey: Handle | undefined;
-  current: Request | undefined;
+  running: Set<Request>;
+  refreshing: Promise<void> | undefined;
+}
+
+function newLane(handle: Handle, privateKey: Handle, publicKey: Handle | undefined): Lane {
+  return { handle, privateKey, publicKey, running: new Set(), refreshing: undefined };
 }
 
 const now = (): number => performance.now();
@@ -89,6 +100,7 @@ export class SigningPool {
   private readonly maxQueue: number;
   private readonly timeoutMs: number;
   private readonly probeIntervalMs: number;
+  private readonly depth: number;
 
   private readonly lanes = new Set<Lane>();
   private idle: Lane[] = [];
@@ -100,8 +112,10 @@ export class SigningPool {
   private breaker: { reason: string; cause: unknown; timer: NodeJS.Timeout | undefined } | undefined;
   private fatal: unknown;
   private loginInProgress: Promise<void> | undefined;
-  /** Lanes given up by close() while a call was stuck in them; closed when the call returns. */
+  /** Lanes out of service with calls still on them; each session is closed when they return. */
   private readonly orphans = new Set<Lane>();
+  /** close() stopped waiting for calls stuck in the HSM. */
+  private gaveUpWaiting = false;
   private closing: { promise: Promise<void>; done: () => void } | undefined;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -122,6 +136,7 @@ export class SigningPool {
     this.maxQueue = options.maxQueue ?? 10_000;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.probeIntervalMs = options.probeIntervalMs ?? 1_000;
+    this.depth = options.pipelineDepth ?? 2;
     this.lanes.add(first);
     this.idle.push(first);
     // One timer for every deadline, instead of one per request on the hot path.
@@ -137,6 +152,7 @@ export class SigningPool {
       ['size', options.size],
       ['maxQueue', options.maxQueue],
       ['timeoutMs', options.timeoutMs],
+      ['pipelineDepth', options.pipelineDepth],
     ] as const) {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < (name === 'maxQueue' ? 0 : 1))) {
         throw new TypeError(`options.${name} must be a positive integer`);
@@ -152,7 +168,7 @@ export class SigningPool {
       const privateKey = await findPrivateKey(native, handle, criteria);
       const facts = await readKeyFacts(native, handle, criteria, privateKey);
       const publicKey = await findPublicKey(native, handle, criteria);
-      return new SigningPool(options, slot, { handle, privateKey, publicKey, current: undefined }, facts, size);
+      return new SigningPool(options, slot, newLane(handle, privateKey, publicKey), facts, size);
     } catch (error) {
       await native.C_CloseSessionAsync(handle).catch(() => undefined);
       throw error;
@@ -181,7 +197,7 @@ export class SigningPool {
 
   stats(): PoolStats {
     let inFlight = 0;
-    for (const lane of this.lanes) if (lane.current) inFlight++;
+    for (const lane of this.lanes) inFlight += lane.running.size;
     return {
       sessions: this.lanes.size,
       idle: this.idle.length,
@@ -212,9 +228,10 @@ export class SigningPool {
   }
 
   private abandonStuckLanes(): void {
+    this.gaveUpWaiting = true;
     for (const lane of [...this.lanes]) {
-      if (!lane.current) continue;
-      this.timeOut(lane.current);
+      if (lane.running.size === 0) continue;
+      for (const request of lane.running) this.timeOut(request);
       this.lanes.delete(lane);
       this.orphans.add(lane);
     }
@@ -242,7 +259,7 @@ export class SigningPool {
         attempts: 0,
         settled: false,
       };
-      const lane = this.idle.pop();
+      const lane = this.pickLane();
       if (lane !== undefined) {
         this.run(lane, request);
         return;
@@ -257,8 +274,24 @@ export class SigningPool {
     });
   }
 
+  /**
+   * The most recently idle session (warm first); else the least busy one that has room in its
+   * pipeline. A session with nothing running is always on the idle stack.
+   */
+  private pickLane(): Lane | undefined {
+    const idle = this.idle.pop();
+    if (idle !== undefined || this.depth < 2) return idle;
+    let best: Lane | undefined;
+    for (const lane of this.lanes) {
+      if (lane.running.size < this.depth && lane.refreshing === undefined && (!best || lane.running.size < best.running.size)) {
+        best = lane;
+      }
+    }
+    return best;
+  }
+
   private run(lane: Lane, request: Request): void {
-    lane.current = request;
+    lane.running.add(request);
     request.attempts++;
     const call =
       request.signature === undefined
@@ -273,21 +306,24 @@ export class SigningPool {
   }
 
   private succeeded(lane: Lane, request: Request, result: Buffer | boolean): void {
-    lane.current = undefined;
-    if (this.closeOrphan(lane)) return;
+    lane.running.delete(request);
     if (!request.settled) {
       request.settled = true;
       this.counts.done++;
       this.latency.add(now() - request.started);
       request.resolve(result);
     }
-    this.release(lane);
+    if (!this.closeOrphan(lane)) this.release(lane);
   }
 
-  /** A lane abandoned by close() got its answer at last: now its session can be closed. */
+  /** A lane out of service got its last answer: now its session can be closed. */
   private closeOrphan(lane: Lane): boolean {
-    if (!this.orphans.delete(lane)) return false;
-    this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+    if (!this.orphans.has(lane)) return false;
+    if (lane.running.size === 0) {
+      this.orphans.delete(lane);
+      this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+      this.maybeFinishClose();
+    }
     return true;
   }
 
@@ -298,21 +334,25 @@ export class SigningPool {
     request.reject(error);
   }
 
-  /** A finished lane takes the next waiting request, or goes back to the idle stack. */
+  /** A lane with room takes the next waiting request; one with nothing running goes idle. */
   private release(lane: Lane): void {
-    if (!this.lanes.has(lane)) return;
+    if (!this.lanes.has(lane) || lane.refreshing !== undefined) return;
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       if (next.settled) continue; // timed out while waiting
       this.run(lane, next);
       return;
     }
-    this.idle.push(lane);
+    if (lane.running.size === 0) this.idle.push(lane);
     this.maybeFinishClose();
   }
 
   private failed(lane: Lane, request: Request, error: unknown): void {
-    lane.current = undefined;
-    if (this.closeOrphan(lane)) return;
+    lane.running.delete(request);
+    this.handleFailure(lane, request, error);
+    this.closeOrphan(lane);
+  }
+
+  private handleFailure(lane: Lane, request: Request, error: unknown): void {
     switch (classify(error)) {
       case 'request':
         this.settleError(request, error);
@@ -330,12 +370,14 @@ export class SigningPool {
         this.settleError(request, new HsmUnavailableError(this.breaker?.reason ?? 'device error', error));
         return;
       case 'key':
-        this.refreshKey(lane, request, error);
+        if (this.lanes.has(lane)) this.refreshKey(lane, request, error);
+        else this.retry(request, error);
         return;
       case 'session':
       case 'busy':
         // The session cannot be trusted any more (lost, logged out, or an operation left
-        // active): close it, and give the request one more try on a fresh session.
+        // active): close it, and give the request one more try on a fresh session. The close
+        // runs after the calls still queued on it (the binding keeps a session's calls in order).
         this.discard(lane);
         this.retry(request, error);
         return;
@@ -349,7 +391,7 @@ export class SigningPool {
       return;
     }
     this.counts.retried++;
-    const lane = this.idle.pop();
+    const lane = this.pickLane();
     if (lane !== undefined) {
       this.run(lane, request);
       return;
@@ -358,27 +400,39 @@ export class SigningPool {
     this.grow();
   }
 
-  /** The key handle went stale: find the key again in this session and prove it is the same key. */
+  /**
+   * The key handle went stale: find the key again in this session and prove it is the same key
+   * (once per lane, however many requests noticed), then run the request again.
+   */
   private refreshKey(lane: Lane, request: Request, error: unknown): void {
-    const refresh = async () => {
-      const privateKey = await findPrivateKey(this.native, lane.handle, this.criteria);
-      if (!(await proveKey(this.native, lane.handle, privateKey, this.keyType, this.publicKeySpki))) {
-        throw new Error('the key found again does not match the public key the pool started with; refusing to sign');
-      }
-      lane.privateKey = privateKey;
-      lane.publicKey = await findPublicKey(this.native, lane.handle, this.criteria);
-    };
     if (request.attempts >= 2) {
       this.settleError(request, error);
       this.release(lane);
       return;
     }
     this.counts.retried++;
-    lane.current = request; // keeps the lane busy while it refreshes
-    refresh().then(
-      () => this.run(lane, request),
+    if (lane.refreshing === undefined) {
+      this.idle = this.idle.filter((candidate) => candidate !== lane);
+      lane.refreshing = (async () => {
+        const privateKey = await findPrivateKey(this.native, lane.handle, this.criteria);
+        if (!(await proveKey(this.native, lane.handle, privateKey, this.keyType, this.publicKeySpki))) {
+          throw new Error('the key found again does not match the public key the pool started with; refusing to sign');
+        }
+        lane.privateKey = privateKey;
+        lane.publicKey = await findPublicKey(this.native, lane.handle, this.criteria);
+      })();
+    }
+    lane.running.add(request); // keeps the lane busy while it refreshes
+    lane.refreshing.then(
+      () => {
+        lane.refreshing = undefined;
+        lane.running.delete(request);
+        if (!this.lanes.has(lane)) return this.retry(request, error);
+        this.run(lane, request);
+      },
       (refreshError) => {
-        lane.current = undefined;
+        lane.refreshing = undefined;
+        lane.running.delete(request);
         this.settleError(request, refreshError);
         this.discard(lane);
         this.grow();
@@ -411,7 +465,7 @@ export class SigningPool {
       await this.login(handle);
       const privateKey = await findPrivateKey(this.native, handle, this.criteria);
       const publicKey = await findPublicKey(this.native, handle, this.criteria);
-      return { handle, privateKey, publicKey, current: undefined };
+      return newLane(handle, privateKey, publicKey);
     } catch (error) {
       await this.native.C_CloseSessionAsync(handle).catch(() => undefined);
       throw error;
@@ -445,10 +499,12 @@ export class SigningPool {
     }
   }
 
+  /** Takes a lane out of service; its session is closed once the calls still on it return. */
   private discard(lane: Lane): void {
     if (!this.lanes.delete(lane)) return;
     this.idle = this.idle.filter((candidate) => candidate !== lane);
-    this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+    this.orphans.add(lane);
+    this.closeOrphan(lane);
     this.maybeFinishClose();
   }
 
@@ -465,7 +521,7 @@ export class SigningPool {
     this.failQueued(new HsmUnavailableError(reason, cause));
     // Sessions do not survive a device that went away; idle ones are dropped now, busy ones when
     // their calls return.
-    for (const lane of [...this.lanes]) if (!lane.current) this.discard(lane);
+    for (const lane of [...this.lanes]) if (lane.running.size === 0) this.discard(lane);
     this.scheduleProbe();
   }
 
@@ -512,11 +568,12 @@ export class SigningPool {
   /** Rejects requests whose deadline passed: waiting ones are removed, running ones abandoned. */
   private sweep(): void {
     const time = now();
-    const expired = (request: Request) => !request.settled && request.deadline <= time;
     for (const request of this.queue.removeWhere((r) => r.settled || r.deadline <= time)) {
       if (!request.settled) this.timeOut(request);
     }
-    for (const lane of this.lanes) if (lane.current && expired(lane.current)) this.timeOut(lane.current);
+    for (const lane of this.lanes) {
+      for (const request of lane.running) if (!request.settled && request.deadline <= time) this.timeOut(request);
+    }
   }
 
   private timeOut(request: Request): void {
@@ -526,7 +583,8 @@ export class SigningPool {
 
   private maybeFinishClose(): void {
     if (!this.closing || this.queue.length > 0) return;
-    for (const lane of this.lanes) if (lane.current) return;
+    for (const lane of this.lanes) if (lane.running.size > 0) return;
+    if (this.orphans.size > 0 && !this.gaveUpWaiting) return;
     if (this.opening > 0) return;
     clearInterval(this.sweeper);
     const lanes = [...this.lanes];

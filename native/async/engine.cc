@@ -37,11 +37,99 @@ void Engine::WorkerLoop() {
     if (stopping_) return;
     std::unique_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
-    job->Execute();
-    Complete(std::move(job));
-    lock.lock();
+    if (!TryClaimLocked(*job)) {
+      ParkLocked(std::move(job));
+      continue;
+    }
+    // Run this job, then any calls of the same session that queued up behind it.
+    while (job) {
+      lock.unlock();
+      job->Execute();
+      SessionKey key = job->key();
+      bool scoped = job->scope() == Scope::Session;
+      Complete(std::move(job));
+      lock.lock();
+      if (scoped) job = ReleaseLocked(key);
+    }
   }
+}
+
+bool Engine::TryClaimLocked(const Job& job) {
+  if (job.scope() != Scope::Session) return true;
+  const SessionKey& key = job.key();
+  if (exclusive_.count(key.library) != 0 || busySessions_.count(key) != 0) return false;
+  busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
+  ++busyPerLibrary_[key.library];
+  return true;
+}
+
+void Engine::ParkLocked(std::unique_ptr<Job> job) {
+  auto busy = busySessions_.find(job->key());
+  if (busy != busySessions_.end()) {
+    busy->second.push_back(std::move(job));
+  } else {
+    heldForExclusive_.push_back(std::move(job));  // its library is inside C_CloseAllSessions
+  }
+}
+
+std::unique_ptr<Job> Engine::ReleaseLocked(const SessionKey& key) {
+  auto busy = busySessions_.find(key);
+  if (busy == busySessions_.end()) return nullptr;
+  if (!busy->second.empty()) {
+    std::unique_ptr<Job> next = std::move(busy->second.front());  // the session stays claimed
+    busy->second.pop_front();
+    return next;
+  }
+  busySessions_.erase(busy);
+  auto count = busyPerLibrary_.find(key.library);
+  if (count != busyPerLibrary_.end() && --count->second == 0) busyPerLibrary_.erase(count);
+  if (syncWaiters_ > 0) claimsChanged_.notify_all();
+  return nullptr;
+}
+
+void Engine::RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs) {
+  // Back to the front of the queue, in their original order, ahead of later calls.
+  while (!jobs.empty()) {
+    queue_.push_front(std::move(jobs.back()));
+    jobs.pop_back();
+  }
+  queueReady_.notify_all();
+}
+
+void Engine::ClaimForSync(Scope scope, const SessionKey& key) {
+  if (scope == Scope::Slot) return;
+  std::unique_lock<std::mutex> lock(queueMutex_);
+  ++syncWaiters_;
+  if (scope == Scope::AllSessions) {
+    ++exclusive_[key.library];  // no new call of this library starts from now on
+    claimsChanged_.wait(lock, [&] { return busyPerLibrary_.count(key.library) == 0; });
+  } else {
+    claimsChanged_.wait(lock, [&] {
+      return exclusive_.count(key.library) == 0 && busySessions_.count(key) == 0;
+    });
+    busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
+    ++busyPerLibrary_[key.library];
+  }
+  --syncWaiters_;
+}
+
+void Engine::ReleaseForSync(Scope scope, const SessionKey& key) {
+  if (scope == Scope::Slot) return;
+  std::lock_guard<std::mutex> lock(queueMutex_);
+  if (scope == Scope::AllSessions) {
+    auto count = exclusive_.find(key.library);
+    if (count != exclusive_.end() && --count->second == 0) exclusive_.erase(count);
+    RequeueLocked(heldForExclusive_);
+    return;
+  }
+  auto busy = busySessions_.find(key);
+  if (busy == busySessions_.end()) return;
+  std::deque<std::unique_ptr<Job>> parked = std::move(busy->second);
+  busySessions_.erase(busy);
+  auto count = busyPerLibrary_.find(key.library);
+  if (count != busyPerLibrary_.end() && --count->second == 0) busyPerLibrary_.erase(count);
+  if (!parked.empty()) RequeueLocked(parked);
+  if (syncWaiters_ > 0) claimsChanged_.notify_all();
 }
 
 void Engine::Complete(std::unique_ptr<Job> job) {
@@ -88,6 +176,12 @@ void Engine::Shutdown() {
     threads.swap(threads_);
     for (auto& job : queue_) job->Abandon();
     queue_.clear();
+    for (auto& [key, parked] : busySessions_) {
+      for (auto& job : parked) job->Abandon();
+      parked.clear();
+    }
+    for (auto& job : heldForExclusive_) job->Abandon();
+    heldForExclusive_.clear();
   }
   queueReady_.notify_all();
   {

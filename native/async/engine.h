@@ -1,7 +1,9 @@
 // The addon's own worker threads for blocking PKCS#11 calls. libuv's shared pool (4 threads by
 // default) also serves fs and dns, and a slow network HSM would starve it, so signing runs here.
 //
-// Hand-over: the JS thread appends a job to a queue and wakes one idle thread. Finished jobs go
+// Hand-over: the JS thread appends a job to a queue and wakes one idle thread. Calls of one
+// session run one at a time, in order: a job whose session is busy is parked behind it and run
+// by the thread that finishes the session's current call (no thread ever blocks on a session). Finished jobs go
 // to a completion list; the first one in an empty list schedules ONE thread-safe-function call,
 // which settles every job finished by the time it runs. Under load one wake-up of the JS thread
 // settles many promises.
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "job.h"
@@ -33,9 +36,18 @@ class Engine : public std::enable_shared_from_this<Engine> {
   unsigned threadCount() const { return maxThreads_; }
   size_t pending() const { return pending_; }
 
+  // For a synchronous call on the JS thread: waits until the session (or, for AllSessions,
+  // every session of the library) has no call running, and holds it until ReleaseForSync.
+  void ClaimForSync(Scope scope, const SessionKey& key);
+  void ReleaseForSync(Scope scope, const SessionKey& key);
+
  private:
   Engine() = default;
   void WorkerLoop();
+  bool TryClaimLocked(const Job& job);
+  void ParkLocked(std::unique_ptr<Job> job);
+  std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
+  void RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs);
   void Complete(std::unique_ptr<Job> job);
   static void SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nullptr_t*);
   void SettleAll(Napi::Env env);
@@ -51,6 +63,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<std::thread> threads_;
   unsigned idleThreads_ = 0;
   bool stopping_ = false;
+
+  // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
+  // deque holds the calls waiting for it, in order.
+  std::unordered_map<SessionKey, std::deque<std::unique_ptr<Job>>, SessionKeyHash> busySessions_;
+  std::unordered_map<const void*, unsigned> busyPerLibrary_;
+  std::unordered_map<const void*, unsigned> exclusive_;  // libraries inside C_CloseAllSessions
+  std::deque<std::unique_ptr<Job>> heldForExclusive_;
+  std::condition_variable claimsChanged_;
+  unsigned syncWaiters_ = 0;
 
   std::mutex doneMutex_;
   std::vector<std::unique_ptr<Job>> done_;

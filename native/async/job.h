@@ -4,11 +4,38 @@
 
 #include <napi.h>
 
+#include <cstddef>
+#include <functional>
+
+#include "../pkcs11/types.h"
+
 namespace p11 {
+
+// What a call may not share with a concurrent call. Modules are not required to cope with two
+// threads in one session at once (SoftHSM2 crashes), so the engine runs the calls of one
+// session one at a time, in the order they were made.
+enum class Scope {
+  Session,      // the call's first argument is a session handle (most calls)
+  Slot,         // slot- or module-level: no session to protect
+  AllSessions,  // touches every session of the module (C_CloseAllSessions)
+};
+
+struct SessionKey {
+  const void* library = nullptr;
+  CK_SESSION_HANDLE session = 0;
+  bool operator==(const SessionKey& other) const { return library == other.library && session == other.session; }
+};
+
+struct SessionKeyHash {
+  size_t operator()(const SessionKey& key) const {
+    return std::hash<const void*>()(key.library) ^ (std::hash<CK_SESSION_HANDLE>()(key.session) * 1099511628211ULL);
+  }
+};
 
 class Job {
  public:
-  explicit Job(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  Job(Napi::Env env, Scope scope, SessionKey key)
+      : deferred_(Napi::Promise::Deferred::New(env)), scope_(scope), key_(key) {}
   virtual ~Job() = default;
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
@@ -19,9 +46,15 @@ class Job {
   virtual void Abandon() {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
+  Scope scope() const { return scope_; }
+  const SessionKey& key() const { return key_; }
 
  protected:
   Napi::Promise::Deferred deferred_;
+
+ private:
+  Scope scope_;
+  SessionKey key_;
 };
 
 }  // namespace p11

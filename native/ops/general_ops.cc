@@ -8,6 +8,7 @@ namespace {
 
 struct GetInfoOp {
   static constexpr const char* kName = "C_GetInfo";
+  static constexpr Scope kScope = Scope::Slot;
   CK_INFO info{};
   void Parse(const Args&) {}
   CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_GetInfo(&info); }

@@ -22,6 +22,7 @@
 #include "../errors/ck_error.h"
 #include "../generated/constants.h"
 #include "../marshal/args.h"
+#include "../marshal/ulong.h"
 
 namespace p11 {
 
@@ -29,6 +30,41 @@ using EntryPoint = Napi::Value (*)(const Napi::CallbackInfo&);
 using MethodTable = std::vector<std::pair<std::string, EntryPoint>>;
 
 Engine& GetEngine(Napi::Env env);
+
+// An operation's Scope: Session unless it declares `static constexpr Scope kScope`.
+template <typename Op, typename = void>
+struct ScopeOf {
+  static constexpr Scope value = Scope::Session;
+};
+template <typename Op>
+struct ScopeOf<Op, std::void_t<decltype(Op::kScope)>> {
+  static constexpr Scope value = Op::kScope;
+};
+
+// The session a call belongs to: every session-scoped function takes it as its first argument
+// (already checked by Parse, so reading it again cannot fail).
+inline SessionKey KeyOf(const Library& library, const Napi::CallbackInfo& info, Scope scope) {
+  SessionKey key{&library, 0};
+  if (scope == Scope::Session) UlongFromJs(info[0], key.session);
+  return key;
+}
+
+// Holds a session (or all of them) for a synchronous call, so it never overlaps an async call
+// of the same session running on an engine thread.
+class SyncClaim {
+ public:
+  SyncClaim(Engine& engine, Scope scope, const SessionKey& key) : engine_(engine), scope_(scope), key_(key) {
+    engine_.ClaimForSync(scope_, key_);
+  }
+  ~SyncClaim() { engine_.ReleaseForSync(scope_, key_); }
+  SyncClaim(const SyncClaim&) = delete;
+  SyncClaim& operator=(const SyncClaim&) = delete;
+
+ private:
+  Engine& engine_;
+  Scope scope_;
+  SessionKey key_;
+};
 
 // Runs `op` against the module, holding the library's serialising lock when it needs one.
 template <typename Op>
@@ -51,7 +87,12 @@ Napi::Value SyncEntry(const Napi::CallbackInfo& info) {
   const std::shared_ptr<Library>& library = module.RequireReady(env, Op::kName);
   Op op;
   op.Parse(Args(info, Op::kName));
-  CK_RV rv = RunOp(*library, op);
+  constexpr Scope scope = ScopeOf<Op>::value;
+  CK_RV rv;
+  {
+    SyncClaim claim(GetEngine(env), scope, KeyOf(*library, info, scope));
+    rv = RunOp(*library, op);
+  }
   if (rv != ck::CKR_OK) throw MakeCkError(env, rv, Op::kName);
   return op.Result(env);
 }
@@ -59,8 +100,9 @@ Napi::Value SyncEntry(const Napi::CallbackInfo& info) {
 template <typename Op>
 class OpJob final : public Job {
  public:
-  OpJob(Napi::Env env, Op&& op, std::shared_ptr<Library> library, std::shared_ptr<CallGate> gate)
-      : Job(env), op_(std::move(op)), library_(std::move(library)), gate_(std::move(gate)) {}
+  OpJob(Napi::Env env, const SessionKey& key, Op&& op, std::shared_ptr<Library> library,
+        std::shared_ptr<CallGate> gate)
+      : Job(env, ScopeOf<Op>::value, key), op_(std::move(op)), library_(std::move(library)), gate_(std::move(gate)) {}
 
   void Execute() override {
     if (!gate_->Enter()) {
@@ -102,9 +144,11 @@ Napi::Value AsyncEntry(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ModuleObject& module = ModuleObject::FromThis(info, Op::kName);
   const std::shared_ptr<Library>& library = module.RequireReady(env, Op::kName);
+  static_assert(ScopeOf<Op>::value != Scope::AllSessions, "calls on every session are synchronous only");
   Op op;
   op.Parse(Args(info, Op::kName));
-  auto job = std::make_unique<OpJob<Op>>(env, std::move(op), library, module.gate());
+  SessionKey key = KeyOf(*library, info, ScopeOf<Op>::value);
+  auto job = std::make_unique<OpJob<Op>>(env, key, std::move(op), library, module.gate());
   return GetEngine(env).Submit(env, std::move(job));
 }
 

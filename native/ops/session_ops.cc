@@ -12,6 +12,7 @@ namespace {
 // standard lets modules ignore them. CKF_SERIAL_SESSION is always added, as the standard requires.
 struct OpenSessionOp {
   static constexpr const char* kName = "C_OpenSession";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   CK_FLAGS flags = 0;
   CK_SESSION_HANDLE session = 0;
@@ -33,6 +34,8 @@ struct CloseSessionOp {
 
 struct CloseAllSessionsOp {
   static constexpr const char* kName = "C_CloseAllSessions";
+  // Closes sessions other threads may be using: it waits until none of them is in a call.
+  static constexpr Scope kScope = Scope::AllSessions;
   CK_SLOT_ID slot = 0;
   void Parse(const Args& args) { slot = args.Ulong(0, "slotID"); }
   CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_CloseAllSessions(slot); }

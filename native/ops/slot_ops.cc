@@ -12,6 +12,7 @@ namespace {
 
 struct GetSlotListOp {
   static constexpr const char* kName = "C_GetSlotList";
+  static constexpr Scope kScope = Scope::Slot;
   CK_BBOOL tokenPresent = 0;
   std::vector<CK_ULONG> slots;
   void Parse(const Args& args) { tokenPresent = args.IsAbsent(0) ? 0 : (args.Bool(0, "tokenPresent") ? 1 : 0); }
@@ -23,6 +24,7 @@ struct GetSlotListOp {
 
 struct GetSlotInfoOp {
   static constexpr const char* kName = "C_GetSlotInfo";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   CK_SLOT_INFO info{};
   void Parse(const Args& args) { slot = args.Ulong(0, "slotID"); }
@@ -32,6 +34,7 @@ struct GetSlotInfoOp {
 
 struct GetTokenInfoOp {
   static constexpr const char* kName = "C_GetTokenInfo";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   CK_TOKEN_INFO info{};
   void Parse(const Args& args) { slot = args.Ulong(0, "slotID"); }
@@ -41,6 +44,7 @@ struct GetTokenInfoOp {
 
 struct GetMechanismListOp {
   static constexpr const char* kName = "C_GetMechanismList";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   std::vector<CK_ULONG> mechanisms;
   void Parse(const Args& args) { slot = args.Ulong(0, "slotID"); }
@@ -53,6 +57,7 @@ struct GetMechanismListOp {
 
 struct GetMechanismInfoOp {
   static constexpr const char* kName = "C_GetMechanismInfo";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   CK_MECHANISM_TYPE type = 0;
   CK_MECHANISM_INFO info{};
@@ -67,6 +72,7 @@ struct GetMechanismInfoOp {
 // The token label is 32 bytes, blank padded, not NUL terminated.
 struct InitTokenOp {
   static constexpr const char* kName = "C_InitToken";
+  static constexpr Scope kScope = Scope::Slot;
   CK_SLOT_ID slot = 0;
   SecureBytes soPin;
   CK_UTF8CHAR label[32];
@@ -115,6 +121,7 @@ struct SetPinOp {
 // when the module reports CKR_NO_EVENT.
 struct WaitForSlotEventOp {
   static constexpr const char* kName = "C_WaitForSlotEvent";
+  static constexpr Scope kScope = Scope::Slot;
   CK_FLAGS flags = 0;
   CK_SLOT_ID slot = 0;
   bool noEvent = false;
