@@ -160,8 +160,14 @@ void Engine::SettleAll(Napi::Env env) {
   }
   for (auto& job : batch) {
     // Each settlement gets its own handle scope so a large batch does not pile up handles.
-    Napi::HandleScope scope(env);
-    job->Settle(env);
+    try {
+      Napi::HandleScope scope(env);
+      job->Settle(env);
+    } catch (...) {
+      // The environment is going away (a worker_thread being terminated): N-API refuses to
+      // create values or settle promises. Nobody is left to be told; the exception must not
+      // escape into Node, which would abort the whole process.
+    }
   }
   pending_ -= batch.size();
   if (pending_ == 0 && !batch.empty()) completion_.Unref(env);

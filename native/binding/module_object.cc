@@ -32,12 +32,18 @@ Napi::Function ModuleObject::Define(Napi::Env env) {
           InstanceMethod<&ModuleObject::Initialize>("C_Initialize"),
           InstanceMethod<&ModuleObject::Finalize>("C_Finalize"),
           InstanceMethod<&ModuleObject::GetFunctionList>("C_GetFunctionList"),
-          InstanceAccessor<&ModuleObject::GetPath>("libraryPath"),
-          InstanceAccessor<&ModuleObject::GetInitialized>("initialized"),
       });
   // Every other PKCS#11 function is a plain function on the prototype; the tables in ops/
   // say which exist and whether each has a promise variant.
   Napi::Object prototype = constructor.Get("prototype").As<Napi::Object>();
+  // Getters check their receiver's type tag like the methods do (a foreign `this` is a TypeError).
+  prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, prototype, "libraryPath",
+      [](const Napi::CallbackInfo& info) { return FromThis(info, "libraryPath").GetPath(info); }, napi_configurable));
+  prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, prototype, "initialized",
+      [](const Napi::CallbackInfo& info) { return FromThis(info, "initialized").GetInitialized(info); },
+      napi_configurable));
   for (const auto& [name, entry] : AllMethods()) {
     prototype.DefineProperty(Napi::PropertyDescriptor::Value(
         name, Napi::Function::New(env, entry, name), static_cast<napi_property_attributes>(napi_writable | napi_configurable)));

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "../generated/constants.h"
+#include "exit_barrier.h"
 
 #ifndef _WIN32
 #include <climits>
@@ -65,6 +66,7 @@ std::shared_ptr<Library> Library::Load(const std::string& path, const DlOptions&
     return nullptr;
   }
   if (!fresh->Resolve(error)) return nullptr;
+  ExitBarrier::ArmAfterLoad();  // after the module's own exit handlers, so it runs before them
   std::shared_ptr<Library> library(fresh.release(), [key](Library* dying) {
     delete dying;  // C_Finalize (if still initialised) and dlclose, outside the registry lock
     std::lock_guard<std::mutex> relock(registryMutex);

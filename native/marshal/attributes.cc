@@ -193,16 +193,18 @@ CK_RV ReadValues(const CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session, CK_OBJECT
       if (rv == ok) return true;
     return false;
   };
-  std::vector<CK_ATTRIBUTE> query(entries.size());
+  // One spare entry, so the array is never NULL even for an empty query (see Template::data).
+  std::vector<CK_ATTRIBUTE> query(entries.size() + 1);
   bool complete = false;
   for (int attempt = 0; attempt < kLengthRetries && !complete; ++attempt) {
     for (size_t i = 0; i < entries.size(); ++i) query[i] = {entries[i].type, nullptr, 0};
-    CK_RV rv = f->C_GetAttributeValue(session, object, query.data(), static_cast<CK_ULONG>(query.size()));
+    CK_RV rv = f->C_GetAttributeValue(session, object, query.data(), static_cast<CK_ULONG>(entries.size()));
     if (!tolerated(rv)) return rv;
 
     // Second call: only the attributes that have a value, with buffers of the announced size.
     std::vector<size_t> available;
     std::vector<CK_ATTRIBUTE> fetch;
+    fetch.reserve(entries.size() + 1);
     std::vector<std::vector<CK_ATTRIBUTE>> nestedQueries;
     for (size_t i = 0; i < entries.size(); ++i) {
       AttributeQuery::Entry& entry = entries[i];

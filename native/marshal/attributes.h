@@ -19,7 +19,9 @@ namespace p11 {
 class Template {
  public:
   void Parse(const Args& args, const Napi::Value& value, const std::string& name);
-  CK_ATTRIBUTE* data() { return attributes_.empty() ? nullptr : attributes_.data(); }
+  // Never NULL: some modules (SoftHSM2) answer a NULL template with CKR_ARGUMENTS_BAD even when
+  // the count is 0, so an empty template points at an unused entry.
+  CK_ATTRIBUTE* data() { return attributes_.empty() ? &empty_ : attributes_.data(); }
   CK_ULONG count() const { return static_cast<CK_ULONG>(attributes_.size()); }
   bool Has(CK_ATTRIBUTE_TYPE type) const;
   // Appends a CK_BBOOL attribute unless the template already has one of this type.
@@ -32,6 +34,7 @@ class Template {
   std::vector<CK_ATTRIBUTE> attributes_;
   std::vector<std::vector<CK_BYTE>> values_;
   std::vector<std::unique_ptr<Template>> nested_;
+  CK_ATTRIBUTE empty_{};
 };
 
 // C_GetAttributeValue with the two-call length query done here. One attribute that is

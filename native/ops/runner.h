@@ -21,6 +21,7 @@
 #include "../binding/module_object.h"
 #include "../errors/ck_error.h"
 #include "../generated/constants.h"
+#include "../loader/exit_barrier.h"
 #include "../marshal/args.h"
 #include "../marshal/ulong.h"
 
@@ -69,6 +70,8 @@ class SyncClaim {
 // Runs `op` against the module, holding the library's serialising lock when it needs one.
 template <typename Op>
 CK_RV RunOp(Library& library, Op& op) {
+  ExitBarrierPass pass;
+  if (!pass.entered()) return ck::CKR_CRYPTOKI_NOT_INITIALIZED;  // the process is exiting
   try {
     if (library.serialized()) {
       std::lock_guard<std::mutex> lock(library.serialLock());
