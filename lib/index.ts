@@ -50,6 +50,7 @@ export {
   spkiToPem,
   pemToDer,
 } from './keys/spki';
+export type { PublicKeyAttributes } from './keys/spki';
 
 // Concurrent signing.
 export { SigningPool } from './pool/signing-pool';
