@@ -84,19 +84,23 @@ export function content(buf: Buffer, t: Tlv): Buffer {
 /** Dotted form of an OBJECT IDENTIFIER's content. */
 export function decodeOid(bytes: Uint8Array): string {
   if (bytes.length === 0 || bytes[bytes.length - 1] & 0x80) throw new DerReadError('malformed OBJECT IDENTIFIER');
-  const arcs: bigint[] = [];
-  let value = 0n;
+  const arcs: (number | bigint)[] = [];
+  let value = 0;
+  let big: bigint | undefined; // only for arcs beyond 2^53, which real OIDs (UUID arcs) can have
   let fresh = true;
   for (const b of bytes) {
     if (fresh && b === 0x80) throw new DerReadError('non-minimal OBJECT IDENTIFIER arc');
-    value = (value << 7n) | BigInt(b & 0x7f);
+    if (big === undefined && value > 2 ** 45) big = BigInt(value);
+    if (big !== undefined) big = (big << 7n) | BigInt(b & 0x7f);
+    else value = value * 128 + (b & 0x7f);
     fresh = !(b & 0x80);
     if (fresh) {
-      arcs.push(value);
-      value = 0n;
+      arcs.push(big ?? value);
+      value = 0;
+      big = undefined;
     }
   }
   const first = arcs[0];
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  const head = first < 40 ? [0, first] : first < 80 ? [1, Number(first) - 40] : [2, typeof first === 'bigint' ? first - 80n : first - 80];
   return [...head, ...arcs.slice(1)].join('.');
 }

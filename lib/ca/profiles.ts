@@ -5,7 +5,7 @@
  */
 import { CaError } from './errors';
 import type { KeyUsageName } from './extensions';
-import { SanKind, SubjectAltNames, isSpiffeId, parseIpAddress } from './general-names';
+import { SanKind, SubjectAltNames, isSpiffeId, parseIpAddress, tryParseIpAddress } from './general-names';
 import { attributeValues } from './name-format';
 import type { PublicKeyType } from './public-keys';
 
@@ -145,12 +145,7 @@ export function checkIdentity(profile: CertificateProfile, subject: Buffer, sans
     const dns = new Set((sans?.dns ?? []).map((d) => d.toLowerCase()));
     const ips = new Set((sans?.ip ?? []).map((ip) => parseIpAddress(ip).toString('hex')));
     for (const cn of attributeValues(subject, '2.5.4.3')) {
-      let ip: string | undefined;
-      try {
-        ip = parseIpAddress(cn).toString('hex');
-      } catch {
-        ip = undefined;
-      }
+      const ip = tryParseIpAddress(cn)?.toString('hex');
       if (!dns.has(cn.toLowerCase()) && !(ip !== undefined && ips.has(ip))) {
         throw new CaError('POLICY_VIOLATION', `subject CN "${cn}" must also appear as a DNS or IP subjectAltName under profile "${profile.name}"`);
       }

@@ -54,14 +54,30 @@ export function randomSerial(): Buffer {
 
 const MAX_ATTEMPTS = 8;
 
-/** A random serial the registry has accepted. */
-export async function claimSerial(registry: SerialRegistry): Promise<Buffer> {
+/**
+ * A random serial the registry has accepted. Synchronous when the registry is (the in-memory
+ * one is), so the common case adds no promise round trip per certificate.
+ */
+export function claimSerial(registry: SerialRegistry): Buffer | Promise<Buffer> {
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
     const serial = randomSerial();
     const claimed = registry.claim(serial.toString('hex'));
-    if (claimed === true || (claimed !== false && (await claimed))) return serial;
+    if (claimed === true) return serial;
+    if (claimed !== false) return claimed.then((ok) => (ok ? serial : claimAsync(registry, i + 1)));
   }
-  throw new CaError('SERIAL_EXHAUSTED', `the serial registry refused ${MAX_ATTEMPTS} fresh random serials in a row`);
+  throw exhausted();
+}
+
+async function claimAsync(registry: SerialRegistry, attempt: number): Promise<Buffer> {
+  for (let i = attempt; i < MAX_ATTEMPTS; i++) {
+    const serial = randomSerial();
+    if (await registry.claim(serial.toString('hex'))) return serial;
+  }
+  throw exhausted();
+}
+
+function exhausted(): CaError {
+  return new CaError('SERIAL_EXHAUSTED', `the serial registry refused ${MAX_ATTEMPTS} fresh random serials in a row`);
 }
 
 /**

@@ -33,11 +33,16 @@ function wholeSeconds(ms: number): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function checkDate(d: unknown, what: string): Date {
-  if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new CaError('INVALID_ARGUMENT', `${what} must be a valid Date`);
-  const year = d.getUTCFullYear();
-  if (year < 1950 || year > 9999) throw new CaError('INVALID_ARGUMENT', `${what} must fall in the years 1950-9999`);
-  return d;
+// Time values must be representable: UTCTime covers 1950-2049, GeneralizedTime up to 9999.
+const MIN_MS = Date.UTC(1950, 0, 1);
+const MAX_MS = Date.UTC(10000, 0, 1) - 1000;
+
+/** Milliseconds of a Date argument, checked to be valid and in range (number checks: this runs per certificate). */
+function dateMs(d: unknown, what: string): number {
+  const ms = d instanceof Date ? d.getTime() : NaN;
+  if (Number.isNaN(ms)) throw new CaError('INVALID_ARGUMENT', `${what} must be a valid Date`);
+  if (ms < MIN_MS || ms > MAX_MS) throw new CaError('INVALID_ARGUMENT', `${what} must fall in the years 1950-9999`);
+  return ms;
 }
 
 /** The validity window for a request under a policy. */
@@ -46,12 +51,12 @@ export function computeValidity(req: ValidityRequest, policy: ValidityPolicy): {
   if (req.validityDays !== undefined && req.notAfter !== undefined) {
     throw new CaError('INVALID_ARGUMENT', 'give either validityDays or notAfter, not both');
   }
-  let notBefore = req.notBefore !== undefined ? wholeSeconds(checkDate(req.notBefore, 'notBefore').getTime()) : now - policy.backdateSeconds * 1000;
+  let notBefore = req.notBefore !== undefined ? wholeSeconds(dateMs(req.notBefore, 'notBefore')) : now - policy.backdateSeconds * 1000;
   if (policy.issuerNotBefore && notBefore < policy.issuerNotBefore.getTime()) notBefore = policy.issuerNotBefore.getTime();
 
   let notAfter: number;
   if (req.notAfter !== undefined) {
-    notAfter = wholeSeconds(checkDate(req.notAfter, 'notAfter').getTime());
+    notAfter = wholeSeconds(dateMs(req.notAfter, 'notAfter'));
   } else {
     const days = req.validityDays ?? policy.defaultDays;
     if (typeof days !== 'number' || !Number.isFinite(days) || days <= 0) {
@@ -71,7 +76,8 @@ export function computeValidity(req: ValidityRequest, policy: ValidityPolicy): {
   if (notAfter <= now || notAfter <= notBefore) {
     throw new CaError('POLICY_VIOLATION', `the validity window is empty (not-before ${new Date(notBefore).toISOString()}, not-after ${new Date(notAfter).toISOString()}); is the issuer expired?`);
   }
-  return { notBefore: checkDate(new Date(notBefore), 'notBefore'), notAfter: checkDate(new Date(notAfter), 'notAfter') };
+  if (notBefore < MIN_MS || notAfter > MAX_MS) throw new CaError('INVALID_ARGUMENT', 'the validity must fall in the years 1950-9999');
+  return { notBefore: new Date(notBefore), notAfter: new Date(notAfter) };
 }
 
 function put2(out: Buffer, at: number, n: number): void {
@@ -79,10 +85,13 @@ function put2(out: Buffer, at: number, n: number): void {
   out[at + 1] = 0x30 + (n % 10);
 }
 
-/** UTCTime (1950-2049) or GeneralizedTime, `...Z`, whole seconds, written digit by digit. */
-export function encodeTime(date: Date): Buffer {
+/**
+ * UTCTime (1950-2049) or GeneralizedTime, `...Z`, whole seconds, written digit by digit.
+ * `generalized` forces GeneralizedTime (e.g. for invalidityDate, which is always one).
+ */
+export function encodeTime(date: Date, generalized = false): Buffer {
   const year = date.getUTCFullYear();
-  const utc = year >= 1950 && year <= 2049;
+  const utc = !generalized && year >= 1950 && year <= 2049;
   const digits = utc ? 12 : 14;
   const out = Buffer.allocUnsafe(3 + digits);
   out[0] = utc ? TAG.UTC_TIME : TAG.GENERALIZED_TIME;
