@@ -206,6 +206,43 @@ describe('fault shim: fail.<fn>', () => {
     expect(m.C_GenerateRandom(session, 4).length).toBe(4);
   });
 
+  test('fail.<fn>.forward=1: the call reaches the target, its answer is replaced (a failed C_Sign ends the operation)', () => {
+    const { m, control } = start({ 'stats.always': 1 });
+    const session = userSession(m);
+    const { publicKey, privateKey } = ecKeyPair(m, session);
+    const data = crypto.createHash('sha256').update('forward').digest();
+
+    // Without .forward the target never sees the C_Sign: its signing operation stays active.
+    control.set({ 'fail.C_Sign': 'CKR_DEVICE_ERROR', 'fail.C_Sign.count': 1 });
+    expect(errorOf(() => m.signSync(session, CKM_ECDSA, privateKey, data)).name).toBe('CKR_DEVICE_ERROR');
+    expect(errorOf(() => m.signSync(session, CKM_ECDSA, privateKey, data)).name).toBe('CKR_OPERATION_ACTIVE');
+
+    // With .forward the target signs, the caller is told CKR_DEVICE_ERROR, and the operation is
+    // over, as the standard says of a failed C_Sign: the next one starts cleanly.
+    const second = m.C_OpenSession(tokenSlot(m), CKF_RW_SESSION);
+    control.set({ 'fail.C_Sign': 'CKR_DEVICE_ERROR', 'fail.C_Sign.count': 1, 'fail.C_Sign.forward': 1 });
+    const before = control.stats();
+    expect(errorOf(() => m.signSync(second, CKM_ECDSA, privateKey, data)).name).toBe('CKR_DEVICE_ERROR');
+    const signature = m.signSync(second, CKM_ECDSA, privateKey, data);
+    expect(m.verifySync(second, CKM_ECDSA, publicKey, data, signature)).toBe(true);
+    const stats = control.stats();
+    expect(stats.calls.C_Sign - before.calls.C_Sign).toBe(2);
+    expect(stats.calls.C_SignInit - before.calls.C_SignInit).toBe(2);
+    expect(stats.faultsByFunction.C_Sign).toBe(2);
+
+    // .after counts only calls answered CKR_OK: a forwarded fault is not one.
+    control.set({ 'fail.C_Sign': 'CKR_GENERAL_ERROR', 'fail.C_Sign.after': 1, 'fail.C_Sign.count': 1 });
+    const outcomes = [0, 1, 2].map(() => {
+      try {
+        return `ok:${m.signSync(second, CKM_ECDSA, privateKey, data).length}`;
+      } catch (err) {
+        return (err as Pkcs11Error).name;
+      }
+    });
+    expect(outcomes).toEqual(['ok:64', 'CKR_GENERAL_ERROR', 'ok:64']);
+    expect(control.stats().controlWarnings).toEqual([]);
+  });
+
   test('fail.C_Initialize: the error surfaces and a second C_Initialize succeeds', () => {
     const { m, control } = start({ 'fail.C_Initialize': 'CKR_DEVICE_ERROR', 'fail.C_Initialize.count': 1 }, false);
     const error = errorOf(() => m.C_Initialize());
@@ -387,12 +424,52 @@ describe('fault shim: delay, hang, down', () => {
     await control.waitForStats((s: ShimStats) => s.faults.hang === 1);
     await sleep(100);
     expect(await settledState(pending)).toBe('pending');
-    // Other calls still go through while one hangs.
-    expect(m.C_GetSessionInfo(session).slotID).toBe(tokenSlot(m));
+    // Other calls still go through while one hangs (in another session: the binding runs the
+    // calls of one session one at a time, so a call of the hung session would wait for it).
+    const other = m.C_OpenSession(tokenSlot(m), CKF_RW_SESSION);
+    expect(m.C_GetSessionInfo(other).slotID).toBe(tokenSlot(m));
 
     control.set({ 'hang.C_GenerateRandom': 0 });
     const bytes = await pending;
     expect(bytes.length).toBe(16);
+  });
+
+  test('hang.<fn>.count=K: only the next K calls hang, the others go through meanwhile', async () => {
+    const { m, control } = start({ 'hang.C_GenerateRandom.count': 2, 'hang.max': 20000, 'stats.always': 1 });
+    const session = userSession(m);
+    const slot = tokenSlot(m);
+    const other = m.C_OpenSession(slot, CKF_RW_SESSION);
+    const third = m.C_OpenSession(slot, CKF_RW_SESSION);
+    // One after the other: each call is inside the module before the next is submitted.
+    const hung = [m.C_GenerateRandomAsync(session, 16)];
+    await control.waitForStats((s: ShimStats) => s.faults.hang === 1);
+    hung.push(m.C_GenerateRandomAsync(other, 16));
+    await control.waitForStats((s: ShimStats) => s.faults.hang === 2);
+    // The count is spent: later calls (sync and async) go through while the two still hang, and
+    // an unrelated change of the control file does not restart the count.
+    control.set({ 'delay.C_GetInfo': 0 });
+    expect(m.C_GenerateRandom(third, 8).length).toBe(8);
+    const passing = await Promise.all([1, 2, 3].map(() => m.C_GenerateRandomAsync(third, 4)));
+    expect(passing.map((bytes) => bytes.length)).toEqual([4, 4, 4]);
+    expect(await settledState(hung[0])).toBe('pending');
+    expect(await settledState(hung[1])).toBe('pending');
+    expect(control.stats().faults.hang).toBe(2);
+
+    control.unset('hang.C_GenerateRandom.count');
+    expect((await Promise.all(hung)).map((bytes) => bytes.length)).toEqual([16, 16]);
+    // Switching the rule on again restarts its count: one more call hangs, then none.
+    control.set({ 'hang.C_GenerateRandom.count': 1 });
+    const again = m.C_GenerateRandomAsync(session, 16);
+    await control.waitForStats((s: ShimStats) => s.faults.hang === 3);
+    expect(m.C_GenerateRandom(other, 8).length).toBe(8);
+    expect(await settledState(again)).toBe('pending');
+    // hang.<fn>=0 switches the rule off whatever the count says, releasing the hung call.
+    control.set({ 'hang.C_GenerateRandom': 0 });
+    expect((await again).length).toBe(16);
+    const stats = control.stats();
+    expect(stats.faults.hang).toBe(3);
+    expect(stats.calls.C_GenerateRandom).toBe(8);
+    expect(stats.controlWarnings).toEqual([]);
   });
 
   test('close() waits for a hung call to return before finalising', async () => {

@@ -46,5 +46,9 @@ export class CaError extends Error {
 export function wrapError(code: CaErrorCode, context: string, cause: unknown): CaError {
   if (cause instanceof CaError) return cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new CaError(code, `${context}: ${detail}`, { cause });
+  // A TypeError or RangeError from inside the DER decoder (asn1js reading a malformed value) is
+  // a statement about the input, not a bug to chase: keep its text, not the engine error itself.
+  const name = (cause as Error | undefined)?.name;
+  const kept = name === 'TypeError' || name === 'RangeError' ? new Error(`malformed DER: ${detail}`) : cause;
+  return new CaError(code, `${context}: ${detail}`, { cause: kept });
 }

@@ -130,6 +130,7 @@ export function spkiToPublicKeyAttributes(spki: Buffer): PublicKeyAttributes {
 }
 
 export function spkiToPem(der: Buffer): string {
+  if (!Buffer.isBuffer(der)) throw new TypeError('spkiToPem: der must be a Buffer');
   const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
   return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }

@@ -33,8 +33,26 @@ const BY_NAME: Record<string, Failure> = {
   CKR_PIN_LEN_RANGE: 'auth',
 };
 
+// Calls that use no session. A device error from one of these says the device (or the
+// connection to it, e.g. p11-kit-client after its server died) is gone, not one session.
+const SESSIONLESS = new Set([
+  'C_GetInfo',
+  'C_GetSlotList',
+  'C_GetSlotInfo',
+  'C_GetTokenInfo',
+  'C_GetMechanismList',
+  'C_GetMechanismInfo',
+  'C_OpenSession',
+]);
+
 export function classify(error: unknown): Failure {
-  if (error instanceof Pkcs11Error) return BY_NAME[error.name] ?? 'request';
-  // Not a PKCS#11 answer (e.g. the binding refused a closed module): treat as the device gone.
-  return error instanceof TypeError ? 'request' : 'device';
+  if (error instanceof Pkcs11Error) {
+    const kind = BY_NAME[error.name] ?? 'request';
+    if (kind === 'session' && SESSIONLESS.has(error.function)) return 'device';
+    return kind;
+  }
+  // A TypeError is the binding refusing the request's own arguments (checked by name: the
+  // binding's errors may come from another realm, e.g. under jest). Anything else that is not a
+  // PKCS#11 answer (the binding refusing a closed module, say) means the device is out of reach.
+  return (error as Error | undefined)?.name === 'TypeError' ? 'request' : 'device';
 }

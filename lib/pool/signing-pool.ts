@@ -170,7 +170,7 @@ export class SigningPool {
       const publicKey = await findPublicKey(native, handle, criteria);
       return new SigningPool(options, slot, newLane(handle, privateKey, publicKey), facts, size);
     } catch (error) {
-      await native.C_CloseSessionAsync(handle).catch(() => undefined);
+      await closeQuietly(native, handle);
       throw error;
     }
   }
@@ -275,12 +275,15 @@ export class SigningPool {
   }
 
   /**
-   * The most recently idle session (warm first); else the least busy one that has room in its
-   * pipeline. A session with nothing running is always on the idle stack.
+   * The most recently idle session (warm first); else, once every session allowed is open, the
+   * least busy one with room in its pipeline. A session with nothing running is on the idle stack.
    */
   private pickLane(): Lane | undefined {
     const idle = this.idle.pop();
     if (idle !== undefined || this.depth < 2) return idle;
+    // Another session, while the cap allows, beats a second request on a busy one: the binding
+    // runs one session's calls one after another.
+    if (this.lanes.size + this.opening < this.size && !this.breaker && !this.closing) return undefined;
     let best: Lane | undefined;
     for (const lane of this.lanes) {
       if (lane.running.size < this.depth && lane.refreshing === undefined && (!best || lane.running.size < best.running.size)) {
@@ -293,12 +296,19 @@ export class SigningPool {
   private run(lane: Lane, request: Request): void {
     lane.running.add(request);
     request.attempts++;
-    const call =
-      request.signature === undefined
-        ? this.native.sign(lane.handle, request.mechanism, lane.privateKey, request.data)
-        : lane.publicKey === undefined
-          ? Promise.reject(new Error('the token has no public key object for this key: verify is unavailable'))
-          : this.native.verify(lane.handle, request.mechanism, lane.publicKey, request.data, request.signature);
+    let call: Promise<Buffer | boolean>;
+    try {
+      call =
+        request.signature === undefined
+          ? this.native.sign(lane.handle, request.mechanism, lane.privateKey, request.data)
+          : lane.publicKey === undefined
+            ? Promise.reject(new Error('the token has no public key object for this key: verify is unavailable'))
+            : this.native.verify(lane.handle, request.mechanism, lane.publicKey, request.data, request.signature);
+    } catch (error) {
+      // The binding refuses bad arguments synchronously (a TypeError): that request fails, and
+      // the session, which never saw it, stays in service.
+      call = Promise.reject(error);
+    }
     call.then(
       (result) => this.succeeded(lane, request, result),
       (error) => this.failed(lane, request, error),
@@ -321,7 +331,7 @@ export class SigningPool {
     if (!this.orphans.has(lane)) return false;
     if (lane.running.size === 0) {
       this.orphans.delete(lane);
-      this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+      closeQuietly(this.native, lane.handle);
       this.maybeFinishClose();
     }
     return true;
@@ -467,7 +477,7 @@ export class SigningPool {
       const publicKey = await findPublicKey(this.native, handle, this.criteria);
       return newLane(handle, privateKey, publicKey);
     } catch (error) {
-      await this.native.C_CloseSessionAsync(handle).catch(() => undefined);
+      await closeQuietly(this.native, handle);
       throw error;
     }
   }
@@ -505,6 +515,8 @@ export class SigningPool {
     this.idle = this.idle.filter((candidate) => candidate !== lane);
     this.orphans.add(lane);
     this.closeOrphan(lane);
+    // Requests may be waiting for the session that just went: open a replacement for them.
+    this.grow();
     this.maybeFinishClose();
   }
 
@@ -546,7 +558,7 @@ export class SigningPool {
         lane = await this.openLaneOnFreshSlot();
       }
       if (!(await proveKey(this.native, lane.handle, lane.privateKey, this.keyType, this.publicKeySpki))) {
-        await this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined);
+        await closeQuietly(this.native, lane.handle);
         throw new Error('the key on the returning device does not match the pool key');
       }
       this.breaker = undefined;
@@ -591,9 +603,16 @@ export class SigningPool {
     this.lanes.clear();
     this.idle = [];
     const { done } = this.closing;
-    Promise.all(lanes.map((lane) => this.native.C_CloseSessionAsync(lane.handle).catch(() => undefined))).then(() =>
-      done(),
-    );
+    Promise.all(lanes.map((lane) => closeQuietly(this.native, lane.handle))).then(() => done());
+  }
+}
+
+/** Closes a session, ignoring failure: also when the module itself is already closed (a throw). */
+async function closeQuietly(native: NativePKCS11, handle: Handle): Promise<void> {
+  try {
+    await native.C_CloseSessionAsync(handle);
+  } catch {
+    // The session or the module is gone already: nothing left to close.
   }
 }
 

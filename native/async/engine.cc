@@ -21,7 +21,10 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     std::lock_guard<std::mutex> lock(queueMutex_);
     queue_.push_back(std::move(job));
     // Threads start lazily: a new one only when every existing thread is busy.
-    spawn = idleThreads_ == 0 && threads_.size() < maxThreads_;
+    // A thread woken for an earlier job but not yet running it still counts as idle, so compare
+    // the queue with the idle threads rather than asking whether any is idle: otherwise jobs
+    // submitted back to back could wait behind one that hangs in the module.
+    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_;
     if (spawn) threads_.emplace_back([self = shared_from_this()] { self->WorkerLoop(); });
   }
   if (!spawn) queueReady_.notify_one();

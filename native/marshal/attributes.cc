@@ -1,5 +1,6 @@
 #include "attributes.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -31,11 +32,17 @@ bool DateFromJs(const Napi::Value& value, std::vector<CK_BYTE>& out) {
   if (IsDate(value)) {
     double ms = value.As<Napi::Date>().ValueOf();
     if (ms != ms) return false;  // Invalid Date
-    Napi::Object date = value.As<Napi::Object>();
-    auto part = [&](const char* method) {
-      return date.Get(method).As<Napi::Function>().Call(date, {}).As<Napi::Number>().Int32Value();
-    };
-    int year = part("getUTCFullYear"), month = part("getUTCMonth") + 1, day = part("getUTCDate");
+    // The UTC calendar day from the time value itself (days-to-civil conversion), not from the
+    // object's methods, which a caller could have replaced.
+    long long days = static_cast<long long>(std::floor(ms / 86400000.0)) + 719468;
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    long long dayOfEra = days - era * 146097;
+    long long yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146096) / 365;
+    long long dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
+    long long monthIndex = (5 * dayOfYear + 2) / 153;
+    int day = static_cast<int>(dayOfYear - (153 * monthIndex + 2) / 5 + 1);
+    int month = static_cast<int>(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9);
+    int year = static_cast<int>(yearOfEra + era * 400 + (month <= 2 ? 1 : 0));
     if (year < 0 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31) return false;
     std::snprintf(text, sizeof text, "%04d%02d%02d", year, month, day);
   } else if (value.IsString()) {
@@ -69,7 +76,7 @@ Napi::Value DateToJs(Napi::Env env, const std::vector<CK_BYTE>& bytes) {
 void Template::Parse(const Args& args, const Napi::Value& value, const std::string& name) {
   if (!value.IsArray()) args.Fail(name.c_str(), "an array of { type, value } attributes");
   Napi::Array array = value.As<Napi::Array>();
-  uint32_t length = array.Length();
+  uint32_t length = array.Length();  // read once: element getters may change the array
   if (length > kMaxAttributes) args.Fail(name.c_str(), "at most 1024 attributes");
   attributes_.resize(length);
   values_.resize(length);
@@ -172,9 +179,11 @@ void Template::ParseValue(const Args& args, CK_ATTRIBUTE_TYPE type, const Napi::
 void AttributeQuery::Parse(const Args& args, const Napi::Value& value, const char* name) {
   if (!value.IsArray()) args.Fail(name, "an array of attribute types");
   Napi::Array array = value.As<Napi::Array>();
-  if (array.Length() > kMaxAttributes) args.Fail(name, "at most 1024 attribute types");
-  entries_.resize(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) {
+  // The length is read once: a getter on an element could grow the array while we read it.
+  uint32_t length = array.Length();
+  if (length > kMaxAttributes) args.Fail(name, "at most 1024 attribute types");
+  entries_.resize(length);
+  for (uint32_t i = 0; i < length; ++i) {
     Napi::Value item = array.Get(i);
     if (item.IsObject() && !item.IsArray()) item = item.As<Napi::Object>().Get("type");
     if (!UlongFromJs(item, entries_[i].type)) args.Fail(name, "an array of attribute types (or { type } objects)");
@@ -252,7 +261,7 @@ CK_RV ReadValues(const CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session, CK_OBJECT
     if (allowNested && ck::AttributeKind(entry.type) == ck::AttrKind::Template) {
       size_t count = entry.length / sizeof(CK_ATTRIBUTE);
       std::vector<CK_ATTRIBUTE> members(count);
-      std::memcpy(members.data(), entry.value.data(), count * sizeof(CK_ATTRIBUTE));
+      if (count > 0) std::memcpy(members.data(), entry.value.data(), count * sizeof(CK_ATTRIBUTE));
       entry.nested.resize(count);
       for (size_t i = 0; i < count; ++i) entry.nested[i].type = members[i].type;
       // The pointers inside the copied array are meaningless here; read the members again.

@@ -52,15 +52,30 @@ struct FailRule {
   unsigned long after = 0;
   bool hasCount = false;
   unsigned long count = 0;
+  bool forward = false;  // forward the call, then answer rv instead of the target's answer
   bool operator!=(const FailRule& o) const {
-    return set != o.set || rv != o.rv || after != o.after || hasCount != o.hasCount || count != o.count;
+    return set != o.set || rv != o.rv || after != o.after || hasCount != o.hasCount || count != o.count ||
+           forward != o.forward;
+  }
+};
+
+// hang.<fn>=<bool> and hang.<fn>.count=<K>. A count alone switches the rule on; hang.<fn>=0
+// switches it off whatever the count says.
+struct HangRule {
+  bool set = false;    // hang.<fn> given
+  bool value = false;  // its value
+  bool hasCount = false;
+  unsigned long count = 0;
+  bool enabled() const { return set ? value : hasCount; }
+  bool operator!=(const HangRule& o) const {
+    return enabled() != o.enabled() || hasCount != o.hasCount || count != o.count;
   }
 };
 
 struct Config {
   FailRule fail[kFnCount];
   long delayMs[kFnCount];  // -1: not set, delay.all applies
-  bool hang[kFnCount] = {};
+  HangRule hang[kFnCount];
   long delayAllMs = 0;
   long hangMaxMs = 0;  // 0: a hang lasts until released
   bool down = false;
@@ -111,6 +126,7 @@ struct State {
   unsigned long calls[kFnCount] = {};
   unsigned long okSinceRule[kFnCount] = {};        // successful forwarded calls since fail.<fn> changed
   unsigned long injectedSinceRule[kFnCount] = {};  // fail.<fn> injections since it changed
+  unsigned long hangsSinceRule[kFnCount] = {};     // hang.<fn> hangs since it changed
   unsigned long faultsByFn[kFnCount] = {};
   Faults faults;
   std::vector<long> initializeFlags;  // -1: C_Initialize(NULL)
@@ -237,6 +253,8 @@ void ParseLine(const std::string& key, const std::string& value, Config& config)
       }
       if (!ParseRv(value, config.fail[fn].rv)) return warn("not a CKR_ name or number");
       config.fail[fn].set = true;
+    } else if (kind == "fail" && option == "forward") {
+      config.fail[fn].forward = ParseBool(value);
     } else if (kind == "fail" && (option == "after" || option == "count")) {
       if (!ParseUlong(value, number)) return warn("not a number");
       if (option == "after") {
@@ -249,7 +267,12 @@ void ParseLine(const std::string& key, const std::string& value, Config& config)
       if (!ParseUlong(value, number)) return warn("not a number of milliseconds");
       config.delayMs[fn] = static_cast<long>(number);
     } else if (kind == "hang" && option.empty()) {
-      config.hang[fn] = ParseBool(value);
+      config.hang[fn].set = true;
+      config.hang[fn].value = ParseBool(value);
+    } else if (kind == "hang" && option == "count") {
+      if (!ParseUlong(value, number)) return warn("not a number");
+      config.hang[fn].hasCount = true;
+      config.hang[fn].count = number;
     } else {
       warn("unknown option");
     }
@@ -323,13 +346,15 @@ std::string ReadFile(const std::string& path) {
   return text;
 }
 
-// Installs a freshly parsed config. A changed fail.<fn> rule restarts its after/count window.
+// Installs a freshly parsed config. A changed fail.<fn> rule restarts its after/count window,
+// a changed hang.<fn> rule its count.
 void Install(State& s, Config&& config) {
   for (int fn = 0; fn < kFnCount; ++fn) {
     if (config.fail[fn] != s.config.fail[fn]) {
       s.okSinceRule[fn] = 0;
       s.injectedSinceRule[fn] = 0;
     }
+    if (config.hang[fn] != s.config.hang[fn]) s.hangsSinceRule[fn] = 0;
   }
   s.config = std::move(config);
   s.loaded = true;
@@ -518,6 +543,14 @@ unsigned LieBitsStartedBy(Fn initFn) {
 
 bool DownExempt(Fn fn) { return fn == kC_GetFunctionList || fn == kC_Finalize || fn == kC_GetInterface; }
 
+// fail.<fn>.forward: the fault decided in Enter() and delivered by Leave() of the same call
+// (both run on the calling thread). fn -1: none pending.
+struct ForwardedFault {
+  int fn = -1;
+  CK_RV rv = 0;
+};
+thread_local ForwardedFault t_forwardedFault;
+
 }  // namespace
 
 const char* FnName(Fn fn) { return fn >= 0 && fn < kFnCount ? kFnNames[fn] : "?"; }
@@ -539,6 +572,7 @@ void RefreshEnvironment() {
     std::fill(s.calls, s.calls + kFnCount, 0);
     std::fill(s.okSinceRule, s.okSinceRule + kFnCount, 0);
     std::fill(s.injectedSinceRule, s.injectedSinceRule + kFnCount, 0);
+    std::fill(s.hangsSinceRule, s.hangsSinceRule + kFnCount, 0);
     std::fill(s.faultsByFn, s.faultsByFn + kFnCount, 0);
     s.faults = Faults();
     s.initializeFlags.clear();
@@ -555,6 +589,7 @@ void RefreshEnvironment() {
 }
 
 bool Enter(Fn fn, CK_RV* rv) {
+  t_forwardedFault.fn = -1;  // one left by a call that never reached Leave() (a lie.buffer answer)
   RefreshControl();
   bool down = false;
   bool hang = false;
@@ -568,9 +603,13 @@ bool Enter(Fn fn, CK_RV* rv) {
       CountFault(s, fn, &Faults::down);
       *rv = s.config.downRv;
     } else {
-      hang = s.config.hang[fn];
+      const HangRule& rule = s.config.hang[fn];
+      hang = rule.enabled() && (!rule.hasCount || s.hangsSinceRule[fn] < rule.count);
       delay = s.config.delayMs[fn] >= 0 ? s.config.delayMs[fn] : s.config.delayAllMs;
-      if (hang) CountFault(s, fn, &Faults::hang);
+      if (hang) {
+        ++s.hangsSinceRule[fn];
+        CountFault(s, fn, &Faults::hang);
+      }
       if (delay > 0) CountFault(s, fn, &Faults::delay);
     }
   }
@@ -579,16 +618,18 @@ bool Enter(Fn fn, CK_RV* rv) {
     return false;
   }
   if (hang || delay > 0) WriteStats();  // lets a test see that the call is now hanging
-  // hang.max is a safety net for tests: a release that never comes ends the hang anyway.
+  // hang.max is a safety net for tests: a release that never comes ends the hang anyway. A call
+  // that started hanging (its count claimed) hangs until the rule is switched off or removed.
   for (long waited = 0; hang; waited += 10) {
     SleepMs(10);
     RefreshControl();
     Lock lock(g_mutex);
-    hang = S().config.hang[fn] && (S().config.hangMaxMs == 0 || waited + 10 < S().config.hangMaxMs);
+    hang = S().config.hang[fn].enabled() && (S().config.hangMaxMs == 0 || waited + 10 < S().config.hangMaxMs);
   }
   if (delay > 0) SleepMs(delay);
 
   bool inject = false;
+  bool forward = false;
   {
     Lock lock(g_mutex);
     State& s = S();
@@ -598,19 +639,27 @@ bool Enter(Fn fn, CK_RV* rv) {
       CountFault(s, fn, &Faults::fail);
       *rv = rule.rv;
       inject = true;
-    } else if (fn != kC_GetFunctionList && fn != kC_GetInterface && !LoadTargetLocked(s)) {
+      forward = rule.forward;
+    }
+    if ((!inject || forward) && fn != kC_GetFunctionList && fn != kC_GetInterface && !LoadTargetLocked(s)) {
       *rv = ck::CKR_GENERAL_ERROR;
       return false;
     }
   }
-  if (inject) {
-    WriteStats();
-    return false;
+  if (inject) WriteStats();
+  if (inject && forward) {
+    t_forwardedFault.fn = fn;
+    t_forwardedFault.rv = *rv;
+    return true;  // Leave() replaces the target's answer
   }
-  return true;
+  return !inject;
 }
 
 CK_RV Leave(Fn fn, CK_RV rv) {
+  if (t_forwardedFault.fn == fn) {
+    rv = t_forwardedFault.rv;
+    t_forwardedFault.fn = -1;
+  }
   bool always;
   {
     Lock lock(g_mutex);

@@ -15,8 +15,17 @@
  *   fail.<C_Fn>=<CKR>          every call of C_Fn returns that CKR without forwarding
  *   fail.<C_Fn>.after=<N>      ... only once N calls of C_Fn have succeeded (since the rule changed)
  *   fail.<C_Fn>.count=<K>      ... only K times, then back to normal
+ *   fail.<C_Fn>.forward=1      ... but forward the call first and answer the CKR instead of the
+ *                              target's answer, so the target's state moves on as after a real
+ *                              failed call (e.g. a C_Sign failure ends the signing operation, as
+ *                              the standard says; without .forward it stays active in the target).
+ *                              Not combined with lie.buffer on the same call
  *   delay.<C_Fn>=<ms>, delay.all=<ms>   sleep before forwarding
  *   hang.<C_Fn>=1              block inside C_Fn until the key is removed or set to 0
+ *   hang.<C_Fn>.count=<K>      ... only the next K calls of C_Fn (since the rule changed) hang,
+ *                              the later ones go through; a count alone switches the rule on.
+ *                              A call already hanging stays until the rule is off (its keys
+ *                              removed, or hang.<C_Fn>=0)
  *   hang.max=<ms>              end any hang after this long anyway (a safety net for tests)
  *   down=1, down.rv=<CKR>      everything but C_GetFunctionList/C_GetInterface/C_Finalize
  *                              answers CKR_DEVICE_REMOVED (or down.rv)

@@ -1,0 +1,21 @@
+/**
+ * One loaded module per load process: C_Initialize once, like a long-running service.
+ *
+ * `deepBind` (glibc's RTLD_DEEPBIND) makes the module bind to its own dependencies first. Without
+ * it, a module linked against the system libcrypto (SoftHSM2) resolves OpenSSL symbols to the
+ * copy Node exports, so inside Node the token computes with Node's OpenSSL and in raw C with
+ * the system's: --deep-bind measures ours with the same crypto code raw C runs.
+ */
+import { Module } from '../../lib';
+
+const modules = new Map<string, Module>();
+
+export function loadModule(path: string, deepBind = false): Module {
+  const key = `${path}\0${deepBind}`;
+  let module = modules.get(key);
+  if (!module) {
+    module = Module.load(path, { deepBind });
+    modules.set(key, module);
+  }
+  return module;
+}

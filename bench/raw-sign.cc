@@ -1,0 +1,231 @@
+// The baseline: how fast this token signs with no binding in the way. C++ only for the
+// project's own PKCS#11 headers (native/pkcs11); the loop itself is plain C.
+//
+// dlopen the module, C_Initialize with CKF_OS_LOCKING_OK, then per thread: open a session, log
+// in (token-wide, so "already logged in" is fine), find the private key by label, and sign in a
+// tight loop (C_SignInit + C_Sign, the same two calls every binding makes) until told to stop.
+// The main thread lets the threads warm up, then counts signatures over a fixed window.
+// Output: one JSON object on stdout. The PIN comes from the environment (RAW_SIGN_PIN), never
+// argv, which other users can read in ps.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "generated/constants.h"
+
+using namespace ck;
+
+namespace {
+
+CK_FUNCTION_LIST* f = nullptr;
+
+[[noreturn]] void Fail(const char* what, CK_RV rv) {
+  // JSON on stdout even for errors, so the caller has one thing to parse.
+  printf("{\"error\":\"%s failed: CKR 0x%lx\"}\n", what, rv);
+  fflush(stdout);
+  _exit(1);
+}
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+long RssKb() {
+  FILE* statm = fopen("/proc/self/statm", "r");
+  if (!statm) return -1;
+  long size = 0, resident = 0;
+  if (fscanf(statm, "%ld %ld", &size, &resident) != 2) resident = -1;
+  fclose(statm);
+  return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct Config {
+  std::string module, token, keyLabel, mechanism, pin;
+  int threads = 1;
+  double duration = 2, warmup = 0.5;
+};
+
+struct alignas(64) Worker {  // one cache line each: the counters are written in the hot loop
+  pthread_t thread;
+  std::atomic<unsigned long> count{0};
+  std::vector<double> latencies;  // seconds, recorded only inside the measured window
+  CK_SESSION_HANDLE session = 0;
+  CK_OBJECT_HANDLE key = 0;
+};
+
+Config config;
+CK_SLOT_ID slot;
+CK_MECHANISM mechanism;
+CK_RSA_PKCS_PSS_PARAMS pss{CKM_SHA256, CKG_MGF1_SHA256, 32};
+std::vector<CK_BYTE> data;
+std::atomic<bool> measuring{false}, stop{false};
+pthread_barrier_t ready;
+
+CK_SLOT_ID FindSlot(const std::string& label) {
+  CK_ULONG count = 0;
+  CK_RV rv = f->C_GetSlotList(1, nullptr, &count);
+  if (rv != CKR_OK) Fail("C_GetSlotList", rv);
+  std::vector<CK_SLOT_ID> slots(count);
+  rv = f->C_GetSlotList(1, slots.data(), &count);
+  if (rv != CKR_OK) Fail("C_GetSlotList", rv);
+  char padded[32];
+  memset(padded, ' ', sizeof padded);
+  memcpy(padded, label.data(), std::min(label.size(), sizeof padded));
+  for (CK_ULONG i = 0; i < count; i++) {
+    CK_TOKEN_INFO info;
+    if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, padded, 32) == 0) return slots[i];
+  }
+  printf("{\"error\":\"no token labelled '%s'\"}\n", label.c_str());
+  _exit(1);
+}
+
+void* Run(void* arg) {
+  Worker& w = *static_cast<Worker*>(arg);
+  CK_RV rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &w.session);
+  if (rv != CKR_OK) Fail("C_OpenSession", rv);
+  rv = f->C_Login(w.session, CKU_USER, (CK_UTF8CHAR*)config.pin.data(), config.pin.size());
+  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) Fail("C_Login", rv);
+  CK_OBJECT_CLASS keyClass = CKO_PRIVATE_KEY;
+  CK_ATTRIBUTE find[] = {{CKA_CLASS, &keyClass, sizeof keyClass},
+                         {CKA_LABEL, (void*)config.keyLabel.data(), config.keyLabel.size()}};
+  CK_OBJECT_HANDLE found[2];
+  CK_ULONG n = 0;
+  if ((rv = f->C_FindObjectsInit(w.session, find, 2)) != CKR_OK) Fail("C_FindObjectsInit", rv);
+  if ((rv = f->C_FindObjects(w.session, found, 2, &n)) != CKR_OK) Fail("C_FindObjects", rv);
+  f->C_FindObjectsFinal(w.session);
+  if (n != 1) {
+    printf("{\"error\":\"%lu private keys labelled '%s' (need exactly one)\"}\n", n, config.keyLabel.c_str());
+    _exit(1);
+  }
+  w.key = found[0];
+  w.latencies.reserve(1 << 16);
+  pthread_barrier_wait(&ready);  // setup (sessions, login) is not part of the measurement
+
+  CK_BYTE signature[1024];  // one C_Sign call, no length query: the fastest honest loop
+  while (!stop.load(std::memory_order_relaxed)) {
+    double t0 = Now();
+    if ((rv = f->C_SignInit(w.session, &mechanism, w.key)) != CKR_OK) Fail("C_SignInit", rv);
+    CK_ULONG length = sizeof signature;
+    if ((rv = f->C_Sign(w.session, data.data(), data.size(), signature, &length)) != CKR_OK) Fail("C_Sign", rv);
+    double t1 = Now();
+    w.count.fetch_add(1, std::memory_order_relaxed);
+    if (measuring.load(std::memory_order_relaxed)) w.latencies.push_back(t1 - t0);
+  }
+  return nullptr;
+}
+
+unsigned long Total(std::vector<Worker>& workers) {
+  unsigned long total = 0;
+  for (auto& w : workers) total += w.count.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::vector<CK_BYTE> FromHex(const std::string& hex) {
+  std::vector<CK_BYTE> bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back((CK_BYTE)strtoul(hex.substr(i, 2).c_str(), nullptr, 16));
+  return bytes;
+}
+
+void SleepFor(double seconds) {
+  timespec ts{(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string name = argv[i], value = argv[i + 1];
+    if (name == "--module") config.module = value;
+    else if (name == "--token") config.token = value;
+    else if (name == "--key-label") config.keyLabel = value;
+    else if (name == "--mechanism") config.mechanism = value;
+    else if (name == "--threads") config.threads = atoi(value.c_str());
+    else if (name == "--duration") config.duration = atof(value.c_str());
+    else if (name == "--warmup") config.warmup = atof(value.c_str());
+    else if (name == "--data-hex") data = FromHex(value);
+    else {
+      printf("{\"error\":\"unknown option %s\"}\n", name.c_str());
+      return 2;
+    }
+  }
+  const char* pin = getenv("RAW_SIGN_PIN");
+  if (pin) config.pin = pin;
+  if (config.threads < 1 || config.module.empty() || config.token.empty() || config.keyLabel.empty()) {
+    printf("{\"error\":\"usage: raw-sign --module P --token L --key-label K --mechanism M --threads N\"}\n");
+    return 2;
+  }
+  // The same mechanisms and parameters the Node loads use (bench/mechanisms.ts); the input
+  // bytes come from there too (--data-hex).
+  if (config.mechanism == "ecdsa") mechanism = {CKM_ECDSA, nullptr, 0};
+  else if (config.mechanism == "ecdsa-sha256") mechanism = {CKM_ECDSA_SHA256, nullptr, 0};
+  else if (config.mechanism == "rsa-pkcs") mechanism = {CKM_SHA256_RSA_PKCS, nullptr, 0};
+  else if (config.mechanism == "rsa-pss") mechanism = {CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss};
+  else if (config.mechanism == "ed25519") mechanism = {CKM_EDDSA, nullptr, 0};
+  else {
+    printf("{\"error\":\"unknown mechanism %s\"}\n", config.mechanism.c_str());
+    return 2;
+  }
+  if (data.empty()) {
+    printf("{\"error\":\"--data-hex is required\"}\n");
+    return 2;
+  }
+
+  void* lib = dlopen(config.module.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    printf("{\"error\":\"dlopen: %s\"}\n", dlerror());
+    return 1;
+  }
+  auto getList = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
+  if (!getList) Fail("dlsym C_GetFunctionList", 0);
+  CK_RV rv = getList(&f);
+  if (rv != CKR_OK) Fail("C_GetFunctionList", rv);
+  CK_C_INITIALIZE_ARGS init{};
+  init.flags = CKF_OS_LOCKING_OK;
+  if ((rv = f->C_Initialize(&init)) != CKR_OK) Fail("C_Initialize", rv);
+  slot = FindSlot(config.token);
+
+  std::vector<Worker> workers(config.threads);
+  pthread_barrier_init(&ready, nullptr, config.threads + 1);
+  for (auto& w : workers) pthread_create(&w.thread, nullptr, Run, &w);
+  pthread_barrier_wait(&ready);
+  long rssBefore = RssKb();
+
+  SleepFor(config.warmup);
+  unsigned long start = Total(workers);
+  double t0 = Now();
+  measuring = true;
+  SleepFor(config.duration);
+  unsigned long end = Total(workers);
+  double t1 = Now();
+  measuring = false;
+  stop = true;
+  for (auto& w : workers) pthread_join(w.thread, nullptr);
+  long rssAfter = RssKb();
+
+  std::vector<double> all;
+  for (auto& w : workers) all.insert(all.end(), w.latencies.begin(), w.latencies.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all.empty() ? 0 : all[std::min(all.size() - 1, (size_t)(p * all.size()))] * 1e3; };
+  printf(
+      "{\"threads\":%d,\"signs\":%lu,\"seconds\":%.6f,\"signsPerSec\":%.1f,"
+      "\"latencyMs\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},\"rssBeforeKb\":%ld,\"rssAfterKb\":%ld}\n",
+      config.threads, end - start, t1 - t0, (end - start) / (t1 - t0), pct(0.5), pct(0.99),
+      all.empty() ? 0 : all.back() * 1e3, rssBefore, rssAfter);
+  fflush(stdout);
+  for (auto& w : workers) f->C_CloseSession(w.session);
+  f->C_Finalize(nullptr);
+  return 0;
+}

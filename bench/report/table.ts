@@ -1,0 +1,69 @@
+/**
+ * The human summary: one table per mechanism. Throughput columns for every load and the ratios
+ * per point; latency, event-loop and memory columns for ours-pool (the JSON has them for all).
+ */
+import { MECHANISMS } from '../mechanisms';
+import type { MechanismName } from '../mechanisms';
+import type { Point } from '../runner';
+
+const num = (n: number | undefined, digits = 0) =>
+  n === undefined || Number.isNaN(n) ? '-' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function render(rows: string[][], rightAlign: boolean[]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows
+    .map((r) => r.map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd())
+    .join('\n');
+}
+
+export function mechanismTable(mechanism: MechanismName, keyDescription: string, points: Point[], repeat: number): string {
+  const m = MECHANISMS[mechanism];
+  const header = [
+    'conc',
+    'raw C/s',
+    'pkcs11js/s',
+    'pool/s',
+    'ours-raw/s',
+    'pool÷C',
+    'pool÷js',
+    'raw÷C',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'ELU',
+    'ELU js',
+    'ELD p99',
+    'cores',
+    'RSS MB',
+  ];
+  const rows = [header];
+  for (const p of points.filter((x) => x.mechanism === mechanism)) {
+    const pool = p.loads['ours-pool'];
+    rows.push([
+      String(p.concurrency),
+      num(p.loads['raw-c']?.signsPerSec),
+      num(p.loads.pkcs11js?.signsPerSec),
+      num(pool?.signsPerSec),
+      num(p.loads['ours-raw']?.signsPerSec),
+      num(p.ratios.poolVsRawC, 2),
+      num(p.ratios.poolVsPkcs11js, 2),
+      num(p.ratios.oursRawVsRawC, 2),
+      num(pool?.latencyMs.p50, 3),
+      num(pool?.latencyMs.p99, 3),
+      num(pool?.latencyMs.max, 2),
+      num(pool?.elu, 2),
+      num(p.loads.pkcs11js?.elu, 2),
+      num(pool?.eldP99Ms, 2),
+      num(pool?.ourCores, 2),
+      pool ? `${num(pool.rssBeforeMb)}→${num(pool.rssAfterMb)}` : '-',
+    ]);
+  }
+  const title = `${m.title} — ${m.ckmName}, ${keyDescription} — signs/s, median of ${repeat}`;
+  return `${title}\n${render(rows, header.map((_, i) => i > 0))}`;
+}
+
+export const TABLE_LEGEND = [
+  'pool = SigningPool.sign(); ours-raw = module.native.sign() one session per client; raw C = bench/raw-sign.cc, one pthread per client.',
+  'Latency, ELU (main-thread event-loop utilization), ELD p99 (event-loop delay, ms), cores (CPU used by the load, all threads) and RSS',
+  'are ours-pool\'s; ELU js is pkcs11js\'s.',
+].join('\n');

@@ -1,0 +1,50 @@
+/** The shapes passed between the orchestrator, the load processes and the reports. */
+import type { MechanismName } from './mechanisms';
+
+/** raw-c: the C baseline; pkcs11js: the other binding; ours-pool: SigningPool; ours-raw: module.native.sign. */
+export type LoadName = 'raw-c' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
+export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw'];
+
+/** Where the keys live. The PIN travels over IPC or an environment variable, never argv. */
+export interface Target {
+  modulePath: string;
+  token: string;
+  pin: string;
+}
+
+/** One measurement: one load, one mechanism, one concurrency, one window. */
+export interface RunSpec {
+  target: Target;
+  mechanism: MechanismName;
+  keyLabel: string;
+  /** DER SubjectPublicKeyInfo (base64): Node loads verify one signature per run with it. */
+  spkiBase64: string;
+  concurrency: number;
+  /** Ours only: load the module with RTLD_DEEPBIND (see loads/ours-module.ts). */
+  deepBind?: boolean;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface RunResult {
+  signs: number;
+  seconds: number;
+  signsPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Main-thread event-loop utilization over the window (Node loads only). */
+  elu?: number;
+  /** monitorEventLoopDelay p99 over the window, minus the timer period, in ms (Node loads only). */
+  eldP99Ms?: number;
+  rssBeforeMb: number;
+  rssAfterMb: number;
+  /** Cores other processes (not this benchmark's) kept busy during the run; Linux only. */
+  otherCores?: number;
+  /**
+   * Cores the benchmark's own processes (the load, its threads, the p11-kit server) kept busy
+   * during the run, setup and warm-up included; Linux only. Below the core count means threads
+   * waited (hand-offs, locks), not that the machine was full.
+   */
+  ourCores?: number;
+  /** 1, or more when a run disturbed by other processes was measured again. */
+  attempts?: number;
+}

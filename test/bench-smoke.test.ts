@@ -1,0 +1,50 @@
+// The benchmark runs end to end: `node dist/bench/cli.js` (compiled by `npm run build:ts`, which
+// `npm test` runs first) provisions its own SoftHSM2 token, measures a tiny sweep with every load,
+// and writes results JSON whose throughput numbers are real. It asserts nothing about speed:
+// this machine's load during the test is anyone's guess.
+import { describe, expect, test } from '@jest/globals';
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { promisify } from 'util';
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'bench', 'cli.js');
+
+interface Results {
+  points: { mechanism: string; concurrency: number; loads: Record<string, { signsPerSec: unknown }> }[];
+  charts: string[];
+}
+
+describe('npm run bench (smoke)', () => {
+  test('a 0.2 s sweep at concurrency 1 and 4 reports positive signs/s for raw C, pkcs11js and ours', async () => {
+    expect(fs.existsSync(CLI)).toBe(true); // otherwise: npm run build:ts
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
+    try {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [CLI, '--duration', '0.2', '--repeat', '1', '--concurrency', '1,4', '--mechanisms', 'ecdsa', '--json', '--out', out],
+        { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+      );
+      // With --json, stdout is exactly the results file's path.
+      const file = stdout.trim();
+      expect(path.dirname(file)).toBe(out);
+      const results = JSON.parse(fs.readFileSync(file, 'utf8')) as Results;
+      for (const concurrency of [1, 4]) {
+        const point = results.points.find((p) => p.mechanism === 'ecdsa' && p.concurrency === concurrency);
+        expect(point).toBeDefined();
+        for (const load of ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw']) {
+          const signsPerSec = point!.loads[load]?.signsPerSec;
+          expect(typeof signsPerSec).toBe('number');
+          expect(Number.isFinite(signsPerSec)).toBe(true);
+          expect(signsPerSec as number).toBeGreaterThan(0);
+        }
+      }
+      expect(results.charts).toHaveLength(1);
+      expect(fs.readFileSync(results.charts[0], 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+});

@@ -1,0 +1,74 @@
+'use strict';
+/**
+ * Leak loop: 2,000 ECDSA signatures through every signing path of the raw binding — one-hop
+ * async sign(), signSync(), C_SignInit + C_Sign (sync and async), a multi-part token digest,
+ * verify() — plus the error paths (argument TypeErrors, module errors), then close().
+ * Every signature is checked with node:crypto. For scripts/valgrind.sh; runs standalone too:
+ *   node test/leak/sign-loop.js [count]
+ */
+const crypto = require('crypto');
+const { C, openModule, ecKeyPair, expectFailure } = require('./common');
+
+const COUNT = Number(process.argv[2] || process.env.LEAK_SIGNS || 2000);
+
+(async () => {
+  const { p11, session } = openModule();
+  const { privateKey, publicKey, key } = ecKeyPair(p11, session, 'leak-sign');
+  let signed = 0;
+  let invalid = 0;
+  const check = (message, signature) => {
+    signed++;
+    if (!crypto.verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature)) invalid++;
+  };
+  for (let i = 0; signed < COUNT; i++) {
+    const message = Buffer.from(`message ${i}`);
+    const digest = crypto.createHash('sha256').update(message).digest();
+    switch (i % 6) {
+      case 0: {
+        // A batch of one-hop async signs, in flight together.
+        const batch = await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, C.CKM_ECDSA, privateKey, digest)));
+        for (const s of batch) check(message, s);
+        break;
+      }
+      case 1:
+        check(message, p11.signSync(session, C.CKM_ECDSA, privateKey, digest));
+        break;
+      case 2:
+        p11.C_SignInit(session, C.CKM_ECDSA, privateKey);
+        check(message, p11.C_Sign(session, digest));
+        break;
+      case 3:
+        await p11.C_SignInitAsync(session, { mechanism: C.CKM_ECDSA, parameter: null }, privateKey);
+        check(message, await p11.C_SignAsync(session, new Uint8Array(digest)));
+        break;
+      case 4: {
+        // The digest computed on the token in parts, then signed.
+        p11.C_DigestInit(session, C.CKM_SHA256);
+        p11.C_DigestUpdate(session, message.subarray(0, 3));
+        await p11.C_DigestUpdateAsync(session, message.subarray(3));
+        const tokenDigest = p11.C_DigestFinal(session);
+        if (!tokenDigest.equals(digest)) invalid++;
+        check(message, p11.signSync(session, C.CKM_ECDSA, privateKey, tokenDigest));
+        break;
+      }
+      case 5: {
+        const signature = p11.signSync(session, C.CKM_ECDSA, privateKey, digest);
+        check(message, signature);
+        if (!(await p11.verify(session, C.CKM_ECDSA, publicKey, digest, signature))) invalid++;
+        if (p11.verifySync(session, C.CKM_ECDSA, publicKey, digest, Buffer.alloc(64))) invalid++;
+        // Error paths: a TypeError from argument checks, a Pkcs11Error from the module.
+        expectFailure(() => p11.signSync(session, C.CKM_ECDSA, privateKey, 'not bytes'));
+        expectFailure(() => p11.signSync(session, { mechanism: C.CKM_AES_GCM, parameter: { iv: Buffer.alloc(12) } }, privateKey, digest));
+        await expectFailure(() => p11.sign(session, C.CKM_ECDSA, 0xfffff, digest));
+        break;
+      }
+    }
+  }
+  p11.C_CloseSession(session);
+  const { drained } = p11.close();
+  console.log(JSON.stringify({ signed, invalid, drained }));
+  if (invalid !== 0 || !drained) process.exitCode = 1;
+})().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,162 @@
+/**
+ * Lifecycle with worker_threads (in a child process, so a crash fails an assertion instead of
+ * killing the test runner): 8 workers each run 20 cycles of load → C_Initialize → open a
+ * session → log in → find the key → sign (async and sync) → verify → close, on the same
+ * module, while the main thread signs without pause through its own PKCS11 object. Every
+ * signature from every thread must verify in node:crypto, no call may fail, the main thread's
+ * module must stay initialised through the workers' 160 closes, and the process exits 0.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import * as C from '../lib/generated/constants';
+import { createTestToken, TestToken } from './support/softhsm';
+
+const ROOT = path.resolve(__dirname, '..');
+const WORKERS = 8;
+const CYCLES = 20;
+
+jest.setTimeout(60_000);
+
+function script(token: TestToken): string {
+  return `
+'use strict';
+const crypto = require('crypto');
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const binding = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'node-gyp-build'))})(${JSON.stringify(ROOT)});
+class Pkcs11Error extends Error {}
+binding.setErrorClass(Pkcs11Error);
+const MODULE = ${JSON.stringify(token.modulePath)};
+const LABEL = ${JSON.stringify(token.label)};
+const PIN = ${JSON.stringify(token.userPin)};
+const C = ${JSON.stringify({
+    CKF_RW_SESSION: C.CKF_RW_SESSION,
+    CKF_SERIAL_SESSION: C.CKF_SERIAL_SESSION,
+    CKU_USER: C.CKU_USER,
+    CKM_ECDSA: C.CKM_ECDSA,
+    CKM_EC_KEY_PAIR_GEN: C.CKM_EC_KEY_PAIR_GEN,
+    CKA_TOKEN: C.CKA_TOKEN,
+    CKA_LABEL: C.CKA_LABEL,
+    CKA_CLASS: C.CKA_CLASS,
+    CKO_PRIVATE_KEY: C.CKO_PRIVATE_KEY,
+    CKO_PUBLIC_KEY: C.CKO_PUBLIC_KEY,
+    CKA_EC_PARAMS: C.CKA_EC_PARAMS,
+    CKA_EC_POINT: C.CKA_EC_POINT,
+    CKA_SIGN: C.CKA_SIGN,
+    CKA_VERIFY: C.CKA_VERIFY,
+  })};
+const KEY_LABEL = 'worker-key';
+const message = Buffer.from('signed from a worker thread');
+const digest = crypto.createHash('sha256').update(message).digest();
+
+function open() {
+  const p11 = new binding.PKCS11();
+  p11.load(MODULE);
+  p11.C_Initialize();
+  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label === LABEL);
+  const session = p11.C_OpenSession(slot, C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION);
+  try { p11.C_Login(session, C.CKU_USER, PIN); } catch (e) { if (e.name !== 'CKR_USER_ALREADY_LOGGED_IN') throw e; }
+  return { p11, session };
+}
+function findKey(p11, session, cls) {
+  const found = p11.findObjectsSync(session, [{ type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_CLASS, value: cls }]);
+  if (found.length !== 1) throw new Error('found ' + found.length + ' keys of class ' + cls);
+  return found[0];
+}
+function publicKeyObject(p11, session) {
+  const [point] = p11.C_GetAttributeValue(session, findKey(p11, session, C.CKO_PUBLIC_KEY), [C.CKA_EC_POINT]);
+  const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), point.value.subarray(2)]);
+  return crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' });
+}
+const valid = (key, signature) => crypto.verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
+
+if (isMainThread) {
+  (async () => {
+    const main = open();
+    const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+    main.p11.C_GenerateKeyPair(main.session, C.CKM_EC_KEY_PAIR_GEN,
+      [{ type: C.CKA_TOKEN, value: true }, { type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_EC_PARAMS, value: P256 }, { type: C.CKA_VERIFY, value: true }],
+      [{ type: C.CKA_TOKEN, value: true }, { type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_SIGN, value: true }]);
+    const privateKey = findKey(main.p11, main.session, C.CKO_PRIVATE_KEY);
+    const key = publicKeyObject(main.p11, main.session);
+    const results = { workers: [], mainSigned: 0, mainInvalid: 0, mainErrors: [] };
+    let running = ${WORKERS};
+    const done = new Promise((resolve) => {
+      for (let w = 0; w < ${WORKERS}; w++) {
+        const worker = new Worker(__filename, { workerData: { id: w } });
+        const record = { id: w, cycles: 0, signatures: 0, invalid: 0, errors: [], exitCode: null };
+        results.workers.push(record);
+        worker.on('message', (m) => { record.cycles = m.cycles; record.signatures = m.signatures; record.invalid = m.invalid; if (m.error) record.errors.push(m.error); });
+        worker.on('error', (e) => record.errors.push('worker error: ' + (e && e.stack || e)));
+        worker.on('exit', (code) => { record.exitCode = code; if (--running === 0) resolve(); });
+      }
+    });
+    // The main thread signs, async, without pause, until every worker has finished.
+    let finished = false;
+    done.then(() => { finished = true; });
+    while (!finished) {
+      const batch = await Promise.allSettled(Array.from({ length: 16 }, () => main.p11.sign(main.session, C.CKM_ECDSA, privateKey, digest)));
+      for (const r of batch) {
+        if (r.status === 'fulfilled') { results.mainSigned++; if (!valid(key, r.value)) results.mainInvalid++; }
+        else if (results.mainErrors.length < 5) results.mainErrors.push(String(r.reason && r.reason.message));
+      }
+    }
+    results.mainStillInitialized = main.p11.initialized;
+    main.p11.close();
+    process.stdout.write('REPORT ' + JSON.stringify(results) + '\\n');
+  })().catch((e) => { process.stdout.write('REPORT ' + JSON.stringify({ fatal: String(e && e.stack || e) }) + '\\n'); process.exitCode = 2; });
+} else {
+  (async () => {
+    let cycles = 0, signatures = 0, invalid = 0;
+    for (let cycle = 0; cycle < ${CYCLES}; cycle++) {
+      const { p11, session } = open();
+      const privateKey = findKey(p11, session, C.CKO_PRIVATE_KEY);
+      const key = publicKeyObject(p11, session);
+      const asyncSignatures = await Promise.all(Array.from({ length: 4 }, () => p11.sign(session, C.CKM_ECDSA, privateKey, digest)));
+      const syncSignature = p11.signSync(session, C.CKM_ECDSA, privateKey, digest);
+      for (const s of [...asyncSignatures, syncSignature]) { signatures++; if (!valid(key, s)) invalid++; }
+      p11.C_CloseSession(session);
+      const { drained } = p11.close();
+      if (!drained) throw new Error('close() did not drain in cycle ' + cycle);
+      cycles++;
+      parentPort.postMessage({ cycles, signatures, invalid });
+    }
+  })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+}
+`;
+}
+
+describe('worker_threads loading and closing the module concurrently', () => {
+  let token: TestToken;
+  let dir: string;
+  beforeAll(() => {
+    token = createTestToken({ label: 'lifecycle-workers' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-workers-'));
+  });
+  afterAll(() => {
+    token?.cleanup();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test(`${WORKERS} workers × ${CYCLES} load/init/sign/close cycles while the main thread signs`, () => {
+    const file = path.join(dir, 'workers.js');
+    fs.writeFileSync(file, script(token));
+    const run = spawnSync(process.execPath, [file], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8', timeout: 50_000 });
+    const line = (run.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
+    expect({ status: run.status, signal: run.signal, stderr: (run.stderr ?? '').slice(-3000) }).toEqual({ status: 0, signal: null, stderr: '' });
+    const report = JSON.parse(line!.slice(7));
+    expect(report.fatal).toBeUndefined();
+    expect(report.workers.map((w: { id: number; cycles: number; invalid: number; errors: string[]; exitCode: number }) => ({ ...w, signatures: undefined }))).toEqual(
+      Array.from({ length: WORKERS }, (_, id) => ({ id, cycles: CYCLES, invalid: 0, errors: [], exitCode: 0, signatures: undefined })),
+    );
+    expect(report.workers.reduce((n: number, w: { signatures: number }) => n + w.signatures, 0)).toBe(WORKERS * CYCLES * 5);
+    expect({ mainInvalid: report.mainInvalid, mainErrors: report.mainErrors, mainStillInitialized: report.mainStillInitialized }).toEqual({
+      mainInvalid: 0,
+      mainErrors: [],
+      mainStillInitialized: true,
+    });
+    expect(report.mainSigned).toBeGreaterThan(0);
+  });
+});
