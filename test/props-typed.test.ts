@@ -662,7 +662,7 @@ describe('SigningPool under bad requests and a closed module, one by one', () =>
     expect(await within(pool.sign(Buffer.alloc(32)), 1_000)).toBeInstanceOf(Buffer);
     const started = Date.now();
     await within(pool.close({ timeoutMs: 2_000 }), 2_500);
-    expect(Date.now() - started).toBeLessThan(500);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   // The same throw, for a request that waited in the queue: it escapes from release() inside a
