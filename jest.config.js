@@ -17,6 +17,10 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The network-HSM suite (p11-kit server killed mid-load) can leave a call stuck inside
+  // p11-kit-client on a dead connection and hang the run; until that is fixed it runs on its own:
+  // `npm run test:network` (it is not part of `npm test`, so CI cannot hang on it).
+  testPathIgnorePatterns: process.env.PKCS11_NAPI_NETWORK_TESTS ? [] : ['/node_modules/', 'faults-network\\.test\\.ts$'],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }],
@@ -26,5 +30,10 @@ module.exports = {
   // Each worker loads the PKCS#11 module and its own SoftHSM2 token; keep the
   // parallelism modest so CI machines are not oversubscribed.
   maxWorkers: 2,
+  // A fresh worker process for every test file. PKCS#11 initialisation is process-wide (and
+  // SoftHSM2 reads its token directory at C_Initialize): a file that leaves the module shared or
+  // initialised on purpose (the fault tests do) must not hand that state to the next file, whose
+  // token lives elsewhere. A limit this small makes jest recycle the worker after each file.
+  workerIdleMemoryLimit: '1MB',
   reporters: ['default', '<rootDir>/test/support/plain-summary-reporter.js'],
 };
