@@ -17,10 +17,6 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // The network-HSM suite (p11-kit server killed mid-load) can leave a call stuck inside
-  // p11-kit-client on a dead connection and hang the run; until that is fixed it runs on its own:
-  // `npm run test:network` (it is not part of `npm test`, so CI cannot hang on it).
-  testPathIgnorePatterns: process.env.PKCS11_NAPI_NETWORK_TESTS ? [] : ['/node_modules/', 'faults-network\\.test\\.ts$'],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }],

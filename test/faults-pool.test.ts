@@ -546,6 +546,78 @@ describe('SigningPool through the fault shim', () => {
     },
   );
 
+  // p11-kit-client 0.24 can leave calls waiting forever on a connection that died. The pool
+  // must not freeze the event loop re-initialising under them, and must not wait forever either
+  // when told how long is enough (abandonStuckCallsAfterMs).
+  test.each([
+    ['abandonStuckCallsAfterMs: 300', 300],
+    ['no abandonStuckCallsAfterMs', undefined],
+  ] as Array<[string, number | undefined]>)(
+    'a C_Sign hung when the device goes away (%s): the event loop keeps running, the breaker re-initialises only as allowed, nothing lost',
+    async (_name, abandonAfter) => {
+      const baseline = openSessions();
+      // Deadlines far off: a request left inside the module must be answered by the pool itself.
+      const pool = await open({ size: 4, probeIntervalMs: 50, timeoutMs: 10_000, abandonStuckCallsAfterMs: abandonAfter });
+      const load = new Load(pool);
+      for (let batch = 0; batch < 5; batch++) await Promise.all(Array.from({ length: 20 }, () => load.issue()));
+      // The worst gap between 10 ms ticks: a probe blocking on the hung call would show here.
+      let worstGapMs = 0;
+      let last = performance.now();
+      const watchdog = setInterval(() => {
+        const time = performance.now();
+        worstGapMs = Math.max(worstGapMs, time - last);
+        last = time;
+      }, 10);
+      const hangsBefore = control.stats().faults.hang;
+      const finalizeBefore = control.stats().calls.C_Finalize ?? 0;
+      try {
+        control.set({ 'hang.C_Sign.count': 1 });
+        let firstPending = 8;
+        const first = Array.from({ length: 8 }, () => load.issue().finally(() => firstPending--));
+        await statsWhen((s) => s.faults.hang === hangsBefore + 1);
+        control.set({ down: 1 });
+        while (pool.stats().breaker === 'closed') await load.issue();
+        await sleep(600); // probes run every 50 ms meanwhile, all with the call still hung
+        const whileDown = { breaker: pool.stats().breaker, abandoned: pool.stats().abandonedCalls, native: module.callsInFlight };
+        const finalizedWhileHung = (control.stats().calls.C_Finalize ?? 0) - finalizeBefore;
+        control.unset('down');
+        // The device is back: signing resumes while the call still hangs (re-initialised under
+        // it, or, when that is not allowed, through sessions opened without re-initialising,
+        // since this device needs none).
+        await until(() => pool.stats().breaker === 'closed', 5000, 'the breaker to close');
+        const ok = await Promise.all(Array.from({ length: 50 }, () => load.issue()));
+        const whileHung = { ok: ok.filter((o) => o.ok).length, hangs: control.stats().faults.hang - hangsBefore, firstPending };
+        control.unset('hang.C_Sign.count');
+        await Promise.all(first);
+        await until(() => pool.stats().breaker === 'closed' && module.callsInFlight.abandoned === 0, 5000, 'recovery with no call left');
+        const after = await Promise.all(Array.from({ length: 50 }, () => load.issue()));
+        await load.settle();
+        await pool.close();
+        const leaked = await leakedAfterClose(baseline);
+        record(`hung C_Sign while the device goes away, ${_name}`, load.counts(leaked));
+
+        expect(whileDown).toEqual({
+          breaker: 'open',
+          abandoned: abandonAfter === undefined ? 0 : 1,
+          native: abandonAfter === undefined ? { inside: 1, abandoned: 0 } : { inside: 0, abandoned: 1 },
+        });
+        // Forced: one C_Finalize under the hung call (C_Initialize fails while down, so the probes
+        // that follow find the module finalised and only initialise it). Not allowed: none.
+        expect(finalizedWhileHung).toBe(abandonAfter === undefined ? 0 : 1);
+        // The request whose call hangs, and the one pipelined behind it on its session (depth 2):
+        // answered by the re-initialisation (HsmUnavailableError), or, when the pool may not
+        // re-initialise under them, still waiting for the module.
+        expect(whileHung).toEqual({ ok: 50, hangs: 1, firstPending: abandonAfter === undefined ? 2 : 0 });
+        expect(after.every((o) => o.ok)).toBe(true);
+        expect({ lost: load.lost, invalid: load.invalid, leaked }).toEqual({ lost: 0, invalid: 0, leaked: 0 });
+        expect(worstGapMs).toBeLessThan(1000); // anti-freeze bound, generous for a loaded CI box
+      } finally {
+        clearInterval(watchdog);
+        control.unset('hang.C_Sign.count', 'down');
+      }
+    },
+  );
+
   test('handles above 2^53 (handles.offset=0x7000000000000000) through the whole pool', async () => {
     const baseline = openSessions();
     expect(baseline).toBe(0); // the offset may only change while no handle is out

@@ -96,6 +96,7 @@ describe('metrics', () => {
       timedOut: 0,
       rejected: 2,
       breaker: 'closed',
+      abandonedCalls: 0,
       latencyMs: { p50: 1, p99: 5, max: 9 },
     });
     expect(text).toContain('# TYPE provisioning_http_requests_total counter');

@@ -1,6 +1,7 @@
 import { binding } from '../binding';
 import * as C from '../generated/constants';
-import type { NativePKCS11 } from '../native/pkcs11';
+import { Pkcs11Error } from '../errors';
+import type { FinalizeOptions, NativePKCS11 } from '../native/pkcs11';
 import type { ModuleInfo } from '../native/types';
 import { parsePkcs11Uri, matchesLibrary, matchesSlot, matchesToken } from '../uri/pkcs11-uri';
 import type { Pkcs11Uri } from '../uri/pkcs11-uri';
@@ -101,20 +102,31 @@ export class Module {
    * Finalises and initialises the module again, for a device that went away and came back (a
    * network HSM whose connection was lost). Every session opened through this object is gone
    * afterwards. When other objects in the process share the module, it stays initialised for them.
+   *
+   * Async calls still inside the module are waited for (`drainTimeoutMs`, default 5,000, on the
+   * JS thread); if they do not return, this throws (code `ERR_PKCS11_CALLS_IN_FLIGHT`) and
+   * changes nothing, unless `abandonCalls` says to finalise under them.
    */
-  reinitialize(): void {
+  reinitialize(options: FinalizeOptions = {}): void {
     this.assertOpen();
+    try {
+      this.native.C_Finalize(options);
+    } catch (error) {
+      // Calls still inside: nothing was finalised, the sessions are still good.
+      if (!(error instanceof Pkcs11Error)) throw error;
+      // Otherwise already finalised, or the device is too far gone to say: initialising again decides.
+    }
     for (const session of [...this.sessions]) session.markClosed('the module was re-initialised');
     this.sessions.clear();
-    try {
-      this.native.C_Finalize();
-    } catch {
-      // Already finalised, or the device is too far gone to say: initialising again decides.
-    }
     this.native.C_Initialize({
       flags: this.options.flags ?? C.CKF_OS_LOCKING_OK,
       libraryParameters: this.options.libraryParameters,
     });
+  }
+
+  /** Async calls inside the module now, and calls abandoned by a forced re-initialisation that have not returned. */
+  get callsInFlight(): { inside: number; abandoned: number } {
+    return { inside: this.native.callsInFlight, abandoned: this.native.callsAbandoned };
   }
 
   /** Closes every session opened through this module, then finalises and releases it. */

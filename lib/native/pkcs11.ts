@@ -23,6 +23,11 @@ import type {
  * return promises, and one-hop calls (`sign`, `verify`, …) that do Init + the operation in a
  * single worker job. Failures throw (or reject with) a Pkcs11Error.
  */
+export interface FinalizeOptions {
+  drainTimeoutMs?: number;
+  abandonCalls?: boolean;
+}
+
 export interface NativePKCS11 {
   load(path: string, options?: LoadOptions): void;
   /**
@@ -33,10 +38,21 @@ export interface NativePKCS11 {
   close(options?: { timeoutMs?: number }): { drained: boolean };
   readonly libraryPath: string | null;
   readonly initialized: boolean;
+  /** Async calls of this object that are inside the module right now. */
+  readonly callsInFlight: number;
+  /** Calls given up on by `C_Finalize({ abandonCalls: true })` that have not returned yet. */
+  readonly callsAbandoned: number;
 
   // General purpose
   C_Initialize(options?: InitializeOptions): void;
-  C_Finalize(): void;
+  /**
+   * Waits up to `drainTimeoutMs` (default 5,000; the JS thread blocks) for async calls inside
+   * the module to return first. If some do not, it throws an Error with code
+   * `ERR_PKCS11_CALLS_IN_FLIGHT` and the module stays initialised, unless `abandonCalls` is
+   * true: then it finalises under them (undefined behaviour for most modules; meant for a
+   * network client whose calls are wedged on a dead connection).
+   */
+  C_Finalize(options?: FinalizeOptions): void;
   C_GetInfo(): ModuleInfo;
   C_GetFunctionList(): FunctionListInfo;
 

@@ -38,6 +38,15 @@ export interface SigningPoolOptions {
    * starts without a round trip through the event loop.
    */
   pipelineDepth?: number;
+  /**
+   * When the device comes back but calls are still stuck inside the module (default: never).
+   * The breaker re-initialises the module only once the module-wide calls have returned; a
+   * network client wedged on a dead connection (p11-kit-client 0.24 can leave calls waiting
+   * forever) never returns them. After this many ms the pool re-initialises anyway and abandons
+   * those calls; their requests have already been rejected at their deadlines. Finalising under
+   * running calls is undefined behaviour in PKCS#11: set it only for modules that survive it.
+   */
+  abandonStuckCallsAfterMs?: number;
 }
 
 export interface PoolStats {
@@ -51,6 +60,8 @@ export interface PoolStats {
   timedOut: number;
   rejected: number;
   breaker: 'closed' | 'open';
+  /** Calls into the module given up on when it was re-initialised (see abandonStuckCallsAfterMs). */
+  abandonedCalls: number;
   latencyMs: { p50: number; p99: number; max: number };
 }
 
@@ -110,10 +121,15 @@ export class SigningPool {
   private counts = { done: 0, failed: 0, retried: 0, timedOut: 0, rejected: 0 };
 
   private breaker: { reason: string; cause: unknown; timer: NodeJS.Timeout | undefined } | undefined;
+  /** When a probe first found calls stuck inside the module it needs to re-initialise. */
+  private stuckSince: number | undefined;
+  private abandonedCalls = 0;
   private fatal: unknown;
   private loginInProgress: Promise<void> | undefined;
   /** Lanes out of service with calls still on them; each session is closed when they return. */
   private readonly orphans = new Set<Lane>();
+  /** Sessions whose close failed while the device was away (see closeSession). */
+  private readonly unclosed = new Set<Handle>();
   /** close() stopped waiting for calls stuck in the HSM. */
   private gaveUpWaiting = false;
   private closing: { promise: Promise<void>; done: () => void } | undefined;
@@ -205,6 +221,7 @@ export class SigningPool {
       queued: this.queue.length,
       ...this.counts,
       breaker: this.breaker ? 'open' : 'closed',
+      abandonedCalls: this.abandonedCalls,
       latencyMs: this.latency.summary(),
     };
   }
@@ -331,7 +348,7 @@ export class SigningPool {
     if (!this.orphans.has(lane)) return false;
     if (lane.running.size === 0) {
       this.orphans.delete(lane);
-      closeQuietly(this.native, lane.handle);
+      void this.closeSession(lane.handle);
       this.maybeFinishClose();
     }
     return true;
@@ -358,6 +375,11 @@ export class SigningPool {
 
   private failed(lane: Lane, request: Request, error: unknown): void {
     lane.running.delete(request);
+    if (!this.lanes.has(lane) && !this.orphans.has(lane)) {
+      // A session from before the module was re-initialised: its failure says nothing about now.
+      this.settleError(request, error);
+      return;
+    }
     this.handleFailure(lane, request, error);
     this.closeOrphan(lane);
   }
@@ -477,8 +499,32 @@ export class SigningPool {
       const publicKey = await findPublicKey(this.native, handle, this.criteria);
       return newLane(handle, privateKey, publicKey);
     } catch (error) {
-      await closeQuietly(this.native, handle);
+      await this.closeSession(handle);
       throw error;
+    }
+  }
+
+  /**
+   * Closes a session the pool no longer uses. When the device is away the close fails and the
+   * session may live on in it: it is closed again once the device is back (unless the module is
+   * re-initialised first, which closes it anyway).
+   */
+  private async closeSession(handle: Handle): Promise<void> {
+    try {
+      await this.native.C_CloseSessionAsync(handle);
+    } catch (error) {
+      if (classify(error) === 'device') this.unclosed.add(handle);
+    }
+  }
+
+  /** The device is back: close what could not be closed while it was away. */
+  private closeUnclosed(): void {
+    for (const handle of this.unclosed) {
+      this.unclosed.delete(handle);
+      // A lane holding this number means the module did close the old session and handed the
+      // number out again: that session is in use, not leftover.
+      if ([...this.lanes].some((lane) => lane.handle === handle)) continue;
+      void this.closeSession(handle);
     }
   }
 
@@ -554,21 +600,56 @@ export class SigningPool {
         lane = await this.openLaneOnFreshSlot();
       } catch (error) {
         if (classify(error) !== 'device') throw error;
-        this.options.module.reinitialize();
+        this.reinitializeModule();
         lane = await this.openLaneOnFreshSlot();
       }
       if (!(await proveKey(this.native, lane.handle, lane.privateKey, this.keyType, this.publicKeySpki))) {
-        await closeQuietly(this.native, lane.handle);
+        await this.closeSession(lane.handle);
         throw new Error('the key on the returning device does not match the pool key');
       }
       this.breaker = undefined;
       this.lanes.add(lane);
+      this.closeUnclosed();
       this.release(lane);
       this.grow();
     } catch (error) {
       if (this.breaker) this.breaker.cause = error;
       this.scheduleProbe();
     }
+  }
+
+  /**
+   * Re-initialises the module without letting calls stuck inside it freeze the event loop:
+   * while any is inside, this probe fails and the next one looks again.
+   */
+  private reinitializeModule(): void {
+    const inside = this.native.callsInFlight;
+    if (inside === 0) {
+      this.options.module.reinitialize({ drainTimeoutMs: 1000 });
+    } else {
+      this.stuckSince ??= now();
+      const limit = this.options.abandonStuckCallsAfterMs;
+      if (limit === undefined || now() - this.stuckSince < limit) {
+        throw new Error(`${inside} call(s) are still inside the module; it cannot be re-initialised under them`);
+      }
+      // Counted first: C_Finalize gives them up even when the C_Initialize after it fails.
+      this.abandonedCalls += inside;
+      this.stuckSince = undefined;
+      this.options.module.reinitialize({ drainTimeoutMs: 0, abandonCalls: true });
+    }
+    this.stuckSince = undefined;
+    // Requests whose calls were left inside the old initialisation get no answer from it now.
+    for (const lane of [...this.lanes, ...this.orphans]) {
+      for (const request of lane.running) {
+        this.settleError(request, new HsmUnavailableError('the module was re-initialised while this request was inside it', this.breaker?.cause));
+      }
+    }
+    // Every session died with the old initialisation. Their handle numbers may already belong
+    // to new sessions, so none is closed; answers still to come from them are only reported.
+    this.lanes.clear();
+    this.orphans.clear();
+    this.unclosed.clear();
+    this.idle = [];
   }
 
   private async openLaneOnFreshSlot(): Promise<Lane> {
@@ -583,8 +664,10 @@ export class SigningPool {
     for (const request of this.queue.removeWhere((r) => r.settled || r.deadline <= time)) {
       if (!request.settled) this.timeOut(request);
     }
-    for (const lane of this.lanes) {
-      for (const request of lane.running) if (!request.settled && request.deadline <= time) this.timeOut(request);
+    for (const lanes of [this.lanes, this.orphans]) {
+      for (const lane of lanes) {
+        for (const request of lane.running) if (!request.settled && request.deadline <= time) this.timeOut(request);
+      }
     }
   }
 

@@ -2,6 +2,13 @@
 
 namespace p11 {
 
+namespace {
+
+// C_CloseAllSessions reaches the sessions of the module's current initialisation only.
+SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
+
+}  // namespace
+
 std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads) {
   std::shared_ptr<Engine> engine(new Engine());
   engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
@@ -60,9 +67,9 @@ void Engine::WorkerLoop() {
 bool Engine::TryClaimLocked(const Job& job) {
   if (job.scope() != Scope::Session) return true;
   const SessionKey& key = job.key();
-  if (exclusive_.count(key.library) != 0 || busySessions_.count(key) != 0) return false;
+  if (exclusive_.count(LibraryOf(key)) != 0 || busySessions_.count(key) != 0) return false;
   busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
-  ++busyPerLibrary_[key.library];
+  ++busyPerLibrary_[LibraryOf(key)];
   return true;
 }
 
@@ -84,7 +91,7 @@ std::unique_ptr<Job> Engine::ReleaseLocked(const SessionKey& key) {
     return next;
   }
   busySessions_.erase(busy);
-  auto count = busyPerLibrary_.find(key.library);
+  auto count = busyPerLibrary_.find(LibraryOf(key));
   if (count != busyPerLibrary_.end() && --count->second == 0) busyPerLibrary_.erase(count);
   if (syncWaiters_ > 0) claimsChanged_.notify_all();
   return nullptr;
@@ -104,14 +111,14 @@ void Engine::ClaimForSync(Scope scope, const SessionKey& key) {
   std::unique_lock<std::mutex> lock(queueMutex_);
   ++syncWaiters_;
   if (scope == Scope::AllSessions) {
-    ++exclusive_[key.library];  // no new call of this library starts from now on
-    claimsChanged_.wait(lock, [&] { return busyPerLibrary_.count(key.library) == 0; });
+    ++exclusive_[LibraryOf(key)];  // no new call of this library starts from now on
+    claimsChanged_.wait(lock, [&] { return busyPerLibrary_.count(LibraryOf(key)) == 0; });
   } else {
     claimsChanged_.wait(lock, [&] {
-      return exclusive_.count(key.library) == 0 && busySessions_.count(key) == 0;
+      return exclusive_.count(LibraryOf(key)) == 0 && busySessions_.count(key) == 0;
     });
     busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
-    ++busyPerLibrary_[key.library];
+    ++busyPerLibrary_[LibraryOf(key)];
   }
   --syncWaiters_;
 }
@@ -120,7 +127,7 @@ void Engine::ReleaseForSync(Scope scope, const SessionKey& key) {
   if (scope == Scope::Slot) return;
   std::lock_guard<std::mutex> lock(queueMutex_);
   if (scope == Scope::AllSessions) {
-    auto count = exclusive_.find(key.library);
+    auto count = exclusive_.find(LibraryOf(key));
     if (count != exclusive_.end() && --count->second == 0) exclusive_.erase(count);
     RequeueLocked(heldForExclusive_);
     return;
@@ -129,7 +136,7 @@ void Engine::ReleaseForSync(Scope scope, const SessionKey& key) {
   if (busy == busySessions_.end()) return;
   std::deque<std::unique_ptr<Job>> parked = std::move(busy->second);
   busySessions_.erase(busy);
-  auto count = busyPerLibrary_.find(key.library);
+  auto count = busyPerLibrary_.find(LibraryOf(key));
   if (count != busyPerLibrary_.end() && --count->second == 0) busyPerLibrary_.erase(count);
   if (!parked.empty()) RequeueLocked(parked);
   if (syncWaiters_ > 0) claimsChanged_.notify_all();

@@ -67,8 +67,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
   // deque holds the calls waiting for it, in order.
   std::unordered_map<SessionKey, std::deque<std::unique_ptr<Job>>, SessionKeyHash> busySessions_;
-  std::unordered_map<const void*, unsigned> busyPerLibrary_;
-  std::unordered_map<const void*, unsigned> exclusive_;  // libraries inside C_CloseAllSessions
+  // Per initialisation of a library (the session field of the key is 0): see LibraryOf.
+  std::unordered_map<SessionKey, unsigned, SessionKeyHash> busyPerLibrary_;
+  std::unordered_map<SessionKey, unsigned, SessionKeyHash> exclusive_;  // inside C_CloseAllSessions
   std::deque<std::unique_ptr<Job>> heldForExclusive_;
   std::condition_variable claimsChanged_;
   unsigned syncWaiters_ = 0;

@@ -20,15 +20,23 @@ enum class Scope {
   AllSessions,  // touches every session of the module (C_CloseAllSessions)
 };
 
+// A session is a handle within one initialisation of one module: a handle number the module
+// hands out again after C_Finalize + C_Initialize is a different session (a call stuck in the old
+// one must not hold up the new one).
 struct SessionKey {
   const void* library = nullptr;
+  unsigned long long initialization = 0;
   CK_SESSION_HANDLE session = 0;
-  bool operator==(const SessionKey& other) const { return library == other.library && session == other.session; }
+  bool operator==(const SessionKey& other) const {
+    return library == other.library && initialization == other.initialization && session == other.session;
+  }
 };
 
 struct SessionKeyHash {
   size_t operator()(const SessionKey& key) const {
-    return std::hash<const void*>()(key.library) ^ (std::hash<CK_SESSION_HANDLE>()(key.session) * 1099511628211ULL);
+    size_t hash = std::hash<const void*>()(key.library);
+    hash = hash * 1099511628211ULL ^ std::hash<unsigned long long>()(key.initialization);
+    return hash * 1099511628211ULL ^ std::hash<CK_SESSION_HANDLE>()(key.session);
   }
 };
 

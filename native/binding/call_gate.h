@@ -1,6 +1,13 @@
 // Counts the async calls of one PKCS11 object that are inside the module, so C_Finalize and
 // close() can wait for them instead of pulling the module out from under a worker thread.
-// Jobs still queued when the gate closes never enter the module; they reject instead.
+//
+// Epochs: every C_Initialize starts a new one, and a job remembers the epoch it was submitted
+// in. A job that reaches a worker after the module was finalised (and maybe initialised again)
+// never enters it: its session and object handles belong to the old initialisation.
+//
+// A call that never returns (a network module wedged on a dead connection) would make every
+// later drain wait forever. C_Finalize({ abandonCalls: true }) gives up on the calls inside:
+// they move to a separate count, and leave from there whenever they return.
 #pragma once
 
 #include <chrono>
@@ -11,29 +18,60 @@ namespace p11 {
 
 class CallGate {
  public:
-  bool Enter() {
+  using Epoch = unsigned long long;
+
+  // The epoch a job submitted now belongs to.
+  Epoch epoch() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return false;
+    return epoch_;
+  }
+  // False when the gate is closed or the module was re-initialised since `submitted`.
+  bool Enter(Epoch submitted) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || submitted != epoch_) return false;
     ++inside_;
     return true;
   }
-  void Leave() {
+  void Leave(Epoch submitted) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (submitted != epoch_) {  // abandoned: the epoch moved on while it was inside
+      --abandoned_;
+      return;
+    }
     if (--inside_ == 0) drained_.notify_all();
   }
-  // Closes the gate and waits until every call inside has returned.
-  void CloseAndDrain() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    closed_ = true;
-    drained_.wait(lock, [this] { return inside_ == 0; });
+  // Stops counting the calls inside (they are given up on); returns how many there were.
+  unsigned Abandon() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unsigned count = inside_;
+    abandoned_ += inside_;
+    inside_ = 0;
+    ++epoch_;
+    return count;
   }
-  // The same, giving up after `timeout`; returns false when calls are still inside.
+  unsigned inside() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inside_;
+  }
+  unsigned abandoned() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return abandoned_;
+  }
+  // Closes the gate and waits, at most `timeout`, until every call inside has returned; false
+  // when calls are still inside.
   bool CloseAndDrainFor(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
     closed_ = true;
     return drained_.wait_for(lock, timeout, [this] { return inside_ == 0; });
   }
-  void Open() {
+  // A fresh initialisation: jobs submitted before it will not enter.
+  void OpenNewEpoch() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++epoch_;
+    closed_ = false;
+  }
+  // The module stayed initialised after all (C_Finalize failed or was refused).
+  void Reopen() {
     std::lock_guard<std::mutex> lock(mutex_);
     closed_ = false;
   }
@@ -41,7 +79,9 @@ class CallGate {
  private:
   std::mutex mutex_;
   std::condition_variable drained_;
-  int inside_ = 0;
+  unsigned inside_ = 0;
+  unsigned abandoned_ = 0;  // given up on, not yet returned
+  Epoch epoch_ = 0;
   bool closed_ = true;  // nothing may enter before C_Initialize
 };
 

@@ -44,6 +44,14 @@ Napi::Function ModuleObject::Define(Napi::Env env) {
       env, prototype, "initialized",
       [](const Napi::CallbackInfo& info) { return FromThis(info, "initialized").GetInitialized(info); },
       napi_configurable));
+  prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, prototype, "callsInFlight",
+      [](const Napi::CallbackInfo& info) { return FromThis(info, "callsInFlight").GetCallsInFlight(info); },
+      napi_configurable));
+  prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, prototype, "callsAbandoned",
+      [](const Napi::CallbackInfo& info) { return FromThis(info, "callsAbandoned").GetCallsAbandoned(info); },
+      napi_configurable));
   for (const auto& [name, entry] : AllMethods()) {
     prototype.DefineProperty(Napi::PropertyDescriptor::Value(
         name, Napi::Function::New(env, entry, name), static_cast<napi_property_attributes>(napi_writable | napi_configurable)));
@@ -124,7 +132,11 @@ Napi::Value ModuleObject::Close(const Napi::CallbackInfo& info) {
     // When a call is stuck inside the module (a hung HSM), finalising under it would be
     // undefined behaviour: our share is kept instead, and ~Library finalises the module once
     // that call returns and its job releases the library.
-    if (drained) library_->Finalize();
+    if (drained) {
+      library_->Finalize();
+    } else {
+      gate_->Abandon();  // this object lets go of them; a later load must not wait for them
+    }
   }
   library_.reset();  // the last owner unloads the module (after its jobs release it)
   Napi::Object result = Napi::Object::New(env);
@@ -157,17 +169,50 @@ Napi::Value ModuleObject::Initialize(const Napi::CallbackInfo& info) {
   CK_RV rv = library_->Initialize(options);
   if (rv != ck::CKR_OK) ThrowCkError(env, rv, "C_Initialize");
   initialized_ = true;
-  gate_->Open();
+  gate_->OpenNewEpoch();
   return env.Undefined();
 }
 
 Napi::Value ModuleObject::Finalize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Args args(info, "C_Finalize");
+  // The standard leaves C_Finalize undefined while other threads are inside the module, so the
+  // async calls inside are waited for first, but not forever: a wedged call would freeze the
+  // event loop. abandonCalls finalises under calls that did not return in time (for modules
+  // known to survive it, such as a network client whose connection is gone).
+  CK_ULONG timeoutMs = 5000;
+  bool abandonCalls = false;
+  if (!args.IsAbsent(0)) {
+    Napi::Object options = args.Object(0, "options");
+    Napi::Value timeout = options.Get("drainTimeoutMs");
+    if (!timeout.IsUndefined() && !UlongFromJs(timeout, timeoutMs)) {
+      args.Fail("options.drainTimeoutMs", "a non-negative integer");
+    }
+    Napi::Value abandon = options.Get("abandonCalls");
+    if (!abandon.IsUndefined()) {
+      if (!abandon.IsBoolean()) args.Fail("options.abandonCalls", "a boolean");
+      abandonCalls = abandon.As<Napi::Boolean>().Value();
+    }
+  }
   if (!library_ || !initialized_) ThrowCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize");
-  gate_->CloseAndDrain();
+  if (!gate_->CloseAndDrainFor(std::chrono::milliseconds(timeoutMs))) {
+    if (!abandonCalls) {
+      unsigned inside = gate_->inside();
+      gate_->Reopen();  // still initialised and usable
+      Napi::Error error = Napi::Error::New(
+          env, "C_Finalize: " + std::to_string(inside) + " call(s) still inside the module after " +
+                   std::to_string(timeoutMs) +
+                   " ms; the module was not finalized (pass { abandonCalls: true } to finalize under them)");
+      error.Set("code", Napi::String::New(env, "ERR_PKCS11_CALLS_IN_FLIGHT"));
+      error.Set("function", Napi::String::New(env, "C_Finalize"));
+      error.Set("callsInFlight", Napi::Number::New(env, inside));
+      throw error;
+    }
+    gate_->Abandon();
+  }
   CK_RV rv = library_->Finalize();
   if (rv != ck::CKR_OK) {
-    gate_->Open();  // still initialised: the caller may go on using it, or try again
+    gate_->Reopen();  // still initialised: the caller may go on using it, or try again
     ThrowCkError(env, rv, "C_Finalize");
   }
   initialized_ = false;
@@ -186,6 +231,14 @@ Napi::Value ModuleObject::GetFunctionList(const Napi::CallbackInfo& info) {
 Napi::Value ModuleObject::GetPath(const Napi::CallbackInfo& info) {
   if (!library_) return info.Env().Null();
   return Napi::String::New(info.Env(), library_->path());
+}
+
+Napi::Value ModuleObject::GetCallsInFlight(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gate_->inside());
+}
+
+Napi::Value ModuleObject::GetCallsAbandoned(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gate_->abandoned());
 }
 
 Napi::Value ModuleObject::GetInitialized(const Napi::CallbackInfo& info) {

@@ -32,6 +32,8 @@ class ModuleObject : public Napi::ObjectWrap<ModuleObject> {
   Napi::Value GetFunctionList(const Napi::CallbackInfo& info);
   Napi::Value GetPath(const Napi::CallbackInfo& info);
   Napi::Value GetInitialized(const Napi::CallbackInfo& info);
+  Napi::Value GetCallsInFlight(const Napi::CallbackInfo& info);
+  Napi::Value GetCallsAbandoned(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Library> library_;
   std::shared_ptr<CallGate> gate_ = std::make_shared<CallGate>();

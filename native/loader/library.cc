@@ -153,6 +153,7 @@ CK_RV Library::Initialize(const InitOptions& options) {
   serialized_ = (args.flags & ck::CKF_OS_LOCKING_OK) == 0;
   ownsInitialization_ = rv == ck::CKR_OK;
   forkGeneration_ = forkGeneration.load(std::memory_order_relaxed);
+  initialization_.fetch_add(1, std::memory_order_acq_rel);
   users_ = 1;
   return ck::CKR_OK;
 }

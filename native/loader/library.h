@@ -3,6 +3,7 @@
 // PKCS#11 allows one C_Initialize per process, so its bookkeeping must be process-wide too.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,10 @@ class Library {
   // state belongs to the parent, so calls must not reach it until it is initialised again.
   bool InheritedFromParent() const;
 
+  // Counts the module's initialisations in this process. Session handles are only meaningful
+  // within one: after C_Finalize and C_Initialize the module may hand the same numbers out again.
+  unsigned long long initialization() const { return initialization_.load(std::memory_order_acquire); }
+
  private:
   Library() = default;
   bool Resolve(std::string& error);
@@ -65,6 +70,7 @@ class Library {
   bool ownsInitialization_ = false;
   unsigned forkGeneration_ = 0;
   bool serialized_ = false;
+  std::atomic<unsigned long long> initialization_{0};
   std::mutex serialLock_;
 };
 

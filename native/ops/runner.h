@@ -45,7 +45,7 @@ struct ScopeOf<Op, std::void_t<decltype(Op::kScope)>> {
 // The session a call belongs to: every session-scoped function takes it as its first argument
 // (already checked by Parse, so reading it again cannot fail).
 inline SessionKey KeyOf(const Library& library, const Napi::CallbackInfo& info, Scope scope) {
-  SessionKey key{&library, 0};
+  SessionKey key{&library, library.initialization(), 0};
   if (scope == Scope::Session) UlongFromJs(info[0], key.session);
   return key;
 }
@@ -105,15 +105,19 @@ class OpJob final : public Job {
  public:
   OpJob(Napi::Env env, const SessionKey& key, Op&& op, std::shared_ptr<Library> library,
         std::shared_ptr<CallGate> gate)
-      : Job(env, ScopeOf<Op>::value, key), op_(std::move(op)), library_(std::move(library)), gate_(std::move(gate)) {}
+      : Job(env, ScopeOf<Op>::value, key),
+        op_(std::move(op)),
+        library_(std::move(library)),
+        gate_(std::move(gate)),
+        epoch_(gate_->epoch()) {}
 
   void Execute() override {
-    if (!gate_->Enter()) {
-      refused_ = true;  // C_Finalize or close() ran while this job waited in the queue
+    if (!gate_->Enter(epoch_)) {
+      refused_ = true;  // C_Finalize or close() ran after this job was submitted
       return;
     }
     rv_ = RunOp(*library_, op_);
-    gate_->Leave();
+    gate_->Leave(epoch_);
   }
 
   void Settle(Napi::Env env) override {
@@ -138,6 +142,7 @@ class OpJob final : public Job {
   Op op_;
   std::shared_ptr<Library> library_;  // keeps the module loaded while this job exists
   std::shared_ptr<CallGate> gate_;
+  CallGate::Epoch epoch_;  // the initialisation this job's handles belong to
   CK_RV rv_ = ck::CKR_OK;
   bool refused_ = false;
 };

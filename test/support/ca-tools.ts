@@ -16,8 +16,18 @@ export interface ToolResult {
   output: string;
 }
 
+/**
+ * The verifiers run without the sanitizer runtimes scripts/sanitize.sh preloads into the tests:
+ * they are not what is under test, and certtool stalls under a preloaded ASan.
+ */
+function toolEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  return env;
+}
+
 export function run(command: string, args: string[], input?: Buffer | string): ToolResult {
-  const r = spawnSync(command, args, { input, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(command, args, { input, encoding: 'utf8', timeout: 30_000, env: toolEnv() });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}\n${r.stderr}` };
 }
