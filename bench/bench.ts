@@ -86,11 +86,15 @@ export async function runBench(options: BenchOptions): Promise<number> {
     const host = machine();
     say(`machine: ${host.cpus} × ${host.cpuModel}, ${host.platform}, Node ${host.node}`);
     if (options.soak === undefined) for (const s of skipped) say(`skipped: ${s.mechanism} (${s.reason})`);
-    const uvThreads = options.uvThreads ?? OUR_ENGINE_THREADS;
+    const engineThreads = options.engineThreads ?? OUR_ENGINE_THREADS;
+    const uvThreads = options.uvThreads ?? engineThreads;
 
     const forkLoad = (load: LoadName, execArgv: string[] = []) => {
       const prof = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.outDir}/cpuprofile-${stamp}`, `--cpu-prof-name=${load}-\${pid}.cpuprofile`] : [];
-      const extra = load === 'pkcs11js' ? { UV_THREADPOOL_SIZE: String(uvThreads) } : {};
+      const extra =
+        load === 'pkcs11js'
+          ? { UV_THREADPOOL_SIZE: String(uvThreads) }
+          : { PKCS11_NAPI_BENCH_ENGINE_THREADS: String(engineThreads) };
       return new LoadProcess(load, { ...env, ...extra }, [...prof, ...execArgv]);
     };
 
@@ -138,7 +142,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     const steps = schedule(plan);
     say(
       `runs: ${steps.length * plan.loads.length} (${(options.durationMs / 1000).toFixed(1)} s window after ${(options.warmupMs / 1000).toFixed(1)} s warm-up, ` +
-        `median of ${options.repeat}); pkcs11js UV_THREADPOOL_SIZE=${uvThreads}, our engine threads=${OUR_ENGINE_THREADS}`,
+        `median of ${options.repeat}); pkcs11js UV_THREADPOOL_SIZE=${uvThreads}, our engine threads=${engineThreads}`,
     );
     say();
 
@@ -261,7 +265,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
         mechanisms,
         skipped,
         messageBytes: MESSAGE.length,
-        oursEngineThreads: OUR_ENGINE_THREADS,
+        oursEngineThreads: engineThreads,
         pkcs11jsUvThreadpoolSize: uvThreads,
         oursDeepBind: options.deepBind,
         eldResolutionMs: ELD_RESOLUTION_MS,

@@ -24,6 +24,7 @@ export interface BenchOptions {
   json: boolean;
   outDir: string;
   uvThreads?: number;
+  engineThreads?: number;
   cpuProf: boolean;
   deepBind: boolean;
 }
@@ -58,6 +59,7 @@ What and how long:
   --repeat N               repeats of the sweep; medians are reported (default 3)
   --loads LIST             ${LOAD_NAMES.join(',')} (default: all)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
+  --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
                            system OpenSSL (SoftHSM2) then uses it, as in raw C, instead of Node's
   --soak N                 instead of the sweep: N signatures through the pool at concurrency 64,
@@ -156,6 +158,9 @@ export function parseArgs(argv: string[]): BenchOptions {
       }
       case '--uv-threads':
         options.uvThreads = positive('--uv-threads', next(), true);
+        break;
+      case '--engine-threads':
+        options.engineThreads = positive('--engine-threads', next(), true);
         break;
       case '--remote':
         options.remote = true;

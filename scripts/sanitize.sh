@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the addon with AddressSanitizer + UndefinedBehaviorSanitizer and run Jest tests on it.
 #
-#   bash scripts/sanitize.sh                         # the binding, pool and lifecycle tests
+#   bash scripts/sanitize.sh                         # every suite that drives the addon (below)
 #   bash scripts/sanitize.sh test/props-binding      # any Jest path patterns instead
 #   SANITIZE_SKIP_BUILD=1 bash scripts/sanitize.sh   # reuse build-asan/ as it is
 #
@@ -77,7 +77,11 @@ echo "sanitize.sh: tests load $loaded (LD_PRELOAD=$LD_PRELOAD)"
 if [ "$#" -gt 0 ]; then
   patterns=("$@")
 else
-  patterns=("test/binding-" "test/pool" "test/lifecycle-")
+  # Everything that drives the addon, except test/fork.test.ts: its raw fork() child runs V8,
+  # which is not fork-safe and faults inside Node itself; ASan reports that (no addon frame in
+  # it) and the run would fail on Node's behalf.
+  patterns=("test/binding-" "test/pool" "test/lifecycle-" "test/faults-" "test/props-" "test/ca-"
+    "test/typed-layer" "test/key-formats" "test/shim")
 fi
 
 set +e

@@ -6,7 +6,7 @@
  * copy Node exports, so inside Node the token computes with Node's OpenSSL and in raw C with
  * the system's: --deep-bind measures ours with the same crypto code raw C runs.
  */
-import { Module } from '../../lib';
+import { Module, setThreadCount } from '../../lib';
 
 const modules = new Map<string, Module>();
 
@@ -14,6 +14,9 @@ export function loadModule(path: string, deepBind = false): Module {
   const key = `${path}\0${deepBind}`;
   let module = modules.get(key);
   if (!module) {
+    // Before the first call starts the engine (--engine-threads; 0 keeps the default).
+    const threads = Number(process.env.PKCS11_NAPI_BENCH_ENGINE_THREADS ?? 0);
+    if (modules.size === 0 && threads > 0) setThreadCount(threads);
     module = Module.load(path, { deepBind });
     modules.set(key, module);
   }

@@ -1,8 +1,15 @@
 #include "engine.h"
 
+#include <chrono>
+#include <thread>
+
 namespace p11 {
 
 namespace {
+
+// How long a thread that ran out of work keeps looking before it sleeps: longer than the JS
+// thread's round trip from one completion to the next submit, short enough to cost little CPU.
+constexpr std::chrono::microseconds kSpin{50};
 
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
@@ -24,9 +31,13 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   Napi::Promise promise = job->Promise();
   if (pending_++ == 0) completion_.Ref(env);
   bool spawn = false;
+  bool spinning = false;
   {
     std::lock_guard<std::mutex> lock(queueMutex_);
     queue_.push_back(std::move(job));
+    queued_.store(queue_.size(), std::memory_order_release);
+    // The spinning thread takes the first job in the queue, and only that one.
+    spinning = spinning_ && queue_.size() == 1;
     // Threads start lazily: a new one only when every existing thread is busy.
     // A thread woken for an earlier job but not yet running it still counts as idle, so compare
     // the queue with the idle threads rather than asking whether any is idle: otherwise jobs
@@ -34,7 +45,9 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_;
     if (spawn) threads_.emplace_back([self = shared_from_this()] { self->WorkerLoop(); });
   }
-  if (!spawn) queueReady_.notify_one();
+  // A spinning thread will see the job by itself; waking a sleeping one as well would only
+  // have it find the queue empty again.
+  if (!spawn && !spinning) queueReady_.notify_one();
   return promise;
 }
 
@@ -42,16 +55,32 @@ void Engine::WorkerLoop() {
   std::unique_lock<std::mutex> lock(queueMutex_);
   for (;;) {
     ++idleThreads_;
+    // Spin only when no other thread has work: then the next job can only come from the JS
+    // thread, soon. Under load the spinner would just take CPU from the threads that sign.
+    if (queue_.empty() && !spinning_ && !stopping_ && runningThreads_ == 0) {
+      spinning_ = true;
+      lock.unlock();
+      auto until = std::chrono::steady_clock::now() + kSpin;
+      // Yielding rather than pausing: on a machine with few cores the thread the spinner waits
+      // for (the JS thread, or another worker) may need this very core.
+      while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+      lock.lock();
+      spinning_ = false;
+    }
     queueReady_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     --idleThreads_;
     if (stopping_) return;
     std::unique_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_release);
     if (!TryClaimLocked(*job)) {
       ParkLocked(std::move(job));
       continue;
     }
     // Run this job, then any calls of the same session that queued up behind it.
+    ++runningThreads_;
     while (job) {
       lock.unlock();
       job->Execute();
@@ -61,6 +90,7 @@ void Engine::WorkerLoop() {
       lock.lock();
       if (scoped) job = ReleaseLocked(key);
     }
+    --runningThreads_;
   }
 }
 
@@ -103,6 +133,7 @@ void Engine::RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs) {
     queue_.push_front(std::move(jobs.back()));
     jobs.pop_back();
   }
+  queued_.store(queue_.size(), std::memory_order_release);
   queueReady_.notify_all();
 }
 
@@ -192,6 +223,7 @@ void Engine::Shutdown() {
     threads.swap(threads_);
     for (auto& job : queue_) job->Abandon();
     queue_.clear();
+    queued_.store(0, std::memory_order_release);
     for (auto& [key, parked] : busySessions_) {
       for (auto& job : parked) job->Abandon();
       parked.clear();
