@@ -51,6 +51,16 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   return promise;
 }
 
+void Engine::ReplaceStuckThreads(unsigned count) {
+  std::lock_guard<std::mutex> lock(queueMutex_);
+  if (stopping_) return;
+  maxThreads_ += count;
+  size_t waiting = queue_.size() > idleThreads_ ? queue_.size() - idleThreads_ : 0;
+  for (; waiting > 0 && threads_.size() < maxThreads_; --waiting) {
+    threads_.emplace_back([self = shared_from_this()] { self->WorkerLoop(); });
+  }
+}
+
 void Engine::WorkerLoop() {
   std::unique_lock<std::mutex> lock(queueMutex_);
   for (;;) {

@@ -40,6 +40,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void Shutdown();
 
   unsigned threadCount() const { return maxThreads_; }
+  // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
+  // no longer count against the thread cap, and queued jobs get threads of their own now.
+  void ReplaceStuckThreads(unsigned count);
   size_t pending() const { return pending_; }
 
   // For a synchronous call on the JS thread: waits until the session (or, for AllSessions,

@@ -1,6 +1,7 @@
 #include "module_object.h"
 
 #include "../addon_data.h"
+#include "../async/engine.h"
 #include "../errors/ck_error.h"
 #include "../generated/constants.h"
 #include "../marshal/args.h"
@@ -19,6 +20,12 @@ Napi::Object VersionToJs(Napi::Env env, const CK_VERSION& version) {
   object.Set("major", Napi::Number::New(env, version.major));
   object.Set("minor", Napi::Number::New(env, version.minor));
   return object;
+}
+
+// Calls given up on keep their engine threads until they return, which may be never.
+void ReplaceStuckThreads(Napi::Env env, unsigned count) {
+  AddonData& data = GetAddonData(env);
+  if (count > 0 && data.engine) data.engine->ReplaceStuckThreads(count);
 }
 
 }  // namespace
@@ -135,7 +142,8 @@ Napi::Value ModuleObject::Close(const Napi::CallbackInfo& info) {
     if (drained) {
       library_->Finalize();
     } else {
-      gate_->Abandon();  // this object lets go of them; a later load must not wait for them
+      // This object lets go of them; a later load must not wait for them, nor go without threads.
+      ReplaceStuckThreads(env, gate_->Abandon());
     }
   }
   library_.reset();  // the last owner unloads the module (after its jobs release it)
@@ -208,7 +216,7 @@ Napi::Value ModuleObject::Finalize(const Napi::CallbackInfo& info) {
       error.Set("callsInFlight", Napi::Number::New(env, inside));
       throw error;
     }
-    gate_->Abandon();
+    ReplaceStuckThreads(env, gate_->Abandon());
   }
   CK_RV rv = library_->Finalize();
   if (rv != ck::CKR_OK) {

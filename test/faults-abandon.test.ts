@@ -1,0 +1,74 @@
+/**
+ * Calls given up on by C_Finalize({ abandonCalls: true }) keep their engine threads forever when
+ * the module never returns them (p11-kit-client on a dead connection). With the engine capped at
+ * two threads here, two such calls would leave no thread for anything else: the engine must
+ * replace them. The hangs come from the fault shim in front of SoftHSM2.
+ */
+import { CKF_RW_SESSION, PKCS11, setThreadCount } from '../lib';
+import type { Handle } from '../lib';
+import { ShimControl, applyShimEnv, buildShim } from './support/shim';
+import { TestToken, createTestToken } from './support/softhsm';
+
+let token: TestToken;
+let control: ShimControl;
+let m: PKCS11;
+
+beforeAll(() => {
+  const shimPath = buildShim();
+  token = createTestToken({ label: 'faults-abandon' });
+  control = new ShimControl();
+  control.set({ 'hang.max': 15_000, 'stats.always': 1 });
+  applyShimEnv(control);
+  setThreadCount(2); // a fresh jest worker per file: the engine has not started yet
+  m = new PKCS11();
+  m.load(shimPath);
+  m.C_Initialize();
+});
+
+afterAll(() => {
+  control?.clear();
+  m?.close({ timeoutMs: 0 });
+  control?.cleanup();
+  token?.cleanup();
+});
+
+function slotOfToken(): Handle {
+  const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label === token.label);
+  if (slot === undefined) throw new Error('token not found behind the shim');
+  return slot;
+}
+
+/** `promise`'s outcome, or 'still waiting' after `ms`. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('two calls hung with a two-thread engine, abandoned by C_Finalize: the next initialisation still gets threads', async () => {
+  const slot = slotOfToken();
+  const [a, b] = [m.C_OpenSession(slot, CKF_RW_SESSION), m.C_OpenSession(slot, CKF_RW_SESSION)];
+  const hangsBefore = control.stats().faults.hang;
+  control.set({ 'hang.C_GenerateRandom.count': 2 });
+  const hung = [m.C_GenerateRandomAsync(a, 8), m.C_GenerateRandomAsync(b, 8)];
+  await control.waitForStats((s) => s.faults.hang === hangsBefore + 2, 3000);
+
+  m.C_Finalize({ drainTimeoutMs: 50, abandonCalls: true });
+  m.C_Initialize();
+  const fresh = m.C_OpenSession(slotOfToken(), CKF_RW_SESSION);
+  // Both threads are still inside the hung calls: this call needs a third one.
+  const outcome = await within(
+    3000,
+    m.C_GenerateRandomAsync(fresh, 16).then((bytes) => bytes.length),
+  );
+  const abandoned = m.callsAbandoned;
+  control.unset('hang.C_GenerateRandom.count');
+  await Promise.allSettled(hung);
+
+  expect({ outcome, abandoned }).toEqual({ outcome: 16, abandoned: 2 });
+  expect(m.callsAbandoned).toBe(0);
+});
