@@ -112,9 +112,11 @@ export class Module {
     try {
       this.native.C_Finalize(options);
     } catch (error) {
-      // Calls still inside: nothing was finalised, the sessions are still good.
+      // Not the module's answer (calls still inside, or bad options): nothing was finalised, and
+      // the sessions are still good.
       if (!(error instanceof Pkcs11Error)) throw error;
-      // Otherwise already finalised, or the device is too far gone to say: initialising again decides.
+      // The module's answer: already finalised, or the device is too far gone to say;
+      // initialising again decides.
     }
     for (const session of [...this.sessions]) session.markClosed('the module was re-initialised');
     this.sessions.clear();

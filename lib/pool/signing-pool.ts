@@ -43,8 +43,9 @@ export interface SigningPoolOptions {
    * The breaker re-initialises the module only once the module-wide calls have returned; a
    * network client wedged on a dead connection (p11-kit-client 0.24 can leave calls waiting
    * forever) never returns them. After this many ms the pool re-initialises anyway and abandons
-   * those calls; their requests have already been rejected at their deadlines. Finalising under
-   * running calls is undefined behaviour in PKCS#11: set it only for modules that survive it.
+   * those calls; requests still waiting on them are rejected then (HsmUnavailableError), and the
+   * engine threads they hold are replaced. Finalising under running calls is undefined behaviour
+   * in PKCS#11: set it only for modules that survive it.
    */
   abandonStuckCallsAfterMs?: number;
 }
@@ -625,7 +626,8 @@ export class SigningPool {
   private reinitializeModule(): void {
     const inside = this.native.callsInFlight;
     if (inside === 0) {
-      this.options.module.reinitialize({ drainTimeoutMs: 1000 });
+      // A call may still slip in before C_Finalize closes the gate; wait for it only briefly.
+      this.options.module.reinitialize({ drainTimeoutMs: 200 });
     } else {
       this.stuckSince ??= now();
       const limit = this.options.abandonStuckCallsAfterMs;
@@ -634,7 +636,6 @@ export class SigningPool {
       }
       // Counted first: C_Finalize gives them up even when the C_Initialize after it fails.
       this.abandonedCalls += inside;
-      this.stuckSince = undefined;
       this.options.module.reinitialize({ drainTimeoutMs: 0, abandonCalls: true });
     }
     this.stuckSince = undefined;

@@ -67,6 +67,10 @@ class CallGate {
   // A fresh initialisation: jobs submitted before it will not enter.
   void OpenNewEpoch() {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Calls counted inside now can only be a forked child's copy of its parent's: their threads
+    // did not survive the fork, so they will never leave.
+    abandoned_ += inside_;
+    inside_ = 0;
     ++epoch_;
     closed_ = false;
   }
