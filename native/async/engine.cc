@@ -11,6 +11,11 @@ namespace {
 // thread's round trip from one completion to the next submit, short enough to cost little CPU.
 constexpr std::chrono::microseconds kSpin{50};
 
+// Completions held back while the workers have queued work (see Complete): at most this many,
+// for at most this long.
+constexpr size_t kBatch = 16;
+constexpr std::chrono::microseconds kMaxDeferral{1000};
+
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
 
@@ -65,6 +70,12 @@ void Engine::WorkerLoop() {
   std::unique_lock<std::mutex> lock(queueMutex_);
   for (;;) {
     ++idleThreads_;
+    if (queue_.empty()) {
+      // Out of work: completions held back for a batch go to the JS thread now.
+      lock.unlock();
+      FlushDeferred();
+      lock.lock();
+    }
     // Spin only when no other thread has work: then the next job can only come from the JS
     // thread, soon. Under load the spinner would just take CPU from the threads that sign.
     if (queue_.empty() && !spinning_ && !stopping_ && runningThreads_ == 0) {
@@ -184,18 +195,55 @@ void Engine::ReleaseForSync(Scope scope, const SessionKey& key) {
 }
 
 void Engine::Complete(std::unique_ptr<Job> job) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(doneMutex_);
-    if (closed_) {
-      job->Abandon();
-      return;
-    }
-    done_.push_back(std::move(job));
-    wake = !wakeScheduled_;
-    wakeScheduled_ = true;
+  std::lock_guard<std::mutex> lock(doneMutex_);
+  if (closed_) {
+    job->Abandon();
+    return;
   }
-  if (wake) completion_.NonBlockingCall(nullptr);
+  done_.push_back(std::move(job));
+  if (wakeScheduled_) return;
+  // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
+  // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
+  // a worker running out of work, or kMaxDeferral (the flusher, for calls that never return).
+  if (queued_.load(std::memory_order_acquire) > 0 && done_.size() < kBatch) {
+    if (done_.size() == 1) batchStart_ = std::chrono::steady_clock::now();
+    if (!flusher_.joinable()) {
+      flusher_ = std::thread([this] { FlusherLoop(); });
+    } else if (flusherIdle_) {
+      flusherReady_.notify_one();
+    }
+    return;
+  }
+  WakeLocked();
+}
+
+void Engine::WakeLocked() {
+  // Under doneMutex_, so Shutdown cannot release the thread-safe function in between.
+  wakeScheduled_ = true;
+  completion_.NonBlockingCall(nullptr);
+}
+
+void Engine::FlushDeferred() {
+  std::lock_guard<std::mutex> lock(doneMutex_);
+  if (!closed_ && !wakeScheduled_ && !done_.empty()) WakeLocked();
+}
+
+void Engine::FlusherLoop() {
+  std::unique_lock<std::mutex> lock(doneMutex_);
+  while (!closed_) {
+    if (done_.empty() || wakeScheduled_) {
+      flusherIdle_ = true;
+      flusherReady_.wait(lock);
+      flusherIdle_ = false;
+      continue;
+    }
+    auto due = batchStart_ + kMaxDeferral;
+    if (std::chrono::steady_clock::now() >= due) {
+      WakeLocked();
+    } else {
+      flusherReady_.wait_until(lock, due);
+    }
+  }
 }
 
 void Engine::SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nullptr_t*) {
@@ -247,8 +295,10 @@ void Engine::Shutdown() {
     closed_ = true;
     for (auto& job : done_) job->Abandon();
     done_.clear();
+    completion_.Release();
   }
-  completion_.Release();
+  flusherReady_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
   // A thread inside a PKCS#11 call that never returns (a hung network HSM) must not hang the
   // environment's teardown: such threads are detached. Each holds the engine alive through its
   // shared_ptr, so it touches no freed memory when the call finally comes back.

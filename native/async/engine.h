@@ -5,8 +5,9 @@
 // session run one at a time, in order: a job whose session is busy is parked behind it and run
 // by the thread that finishes the session's current call (no thread ever blocks on a session). Finished jobs go
 // to a completion list; the first one in an empty list schedules ONE thread-safe-function call,
-// which settles every job finished by the time it runs. Under load one wake-up of the JS thread
-// settles many promises.
+// which settles every job finished by the time it runs. While the workers have queued work,
+// that call waits for a batch (up to 16 completions or 1 ms, or a worker running out of work):
+// under load one wake-up of the JS thread settles many promises.
 //
 // Waking a sleeping thread costs 15-20 µs on a VM (as much as half an ECDSA signature), so a
 // thread that runs out of work first spins briefly (yielding its core) for the next job: with one
@@ -17,6 +18,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -58,6 +60,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
   void RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs);
   void Complete(std::unique_ptr<Job> job);
+  void WakeLocked();
+  void FlushDeferred();
+  void FlusherLoop();
   static void SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nullptr_t*);
   void SettleAll(Napi::Env env);
 
@@ -89,6 +94,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::mutex doneMutex_;
   std::vector<std::unique_ptr<Job>> done_;
   bool wakeScheduled_ = false;
+  std::chrono::steady_clock::time_point batchStart_;  // first completion held back
+  std::thread flusher_;                               // wakes the JS thread for a stale batch
+  std::condition_variable flusherReady_;
+  bool flusherIdle_ = false;
   bool closed_ = false;  // the thread-safe function is released: never call it again
 
   size_t pending_ = 0;  // JS thread only: submitted and not yet settled

@@ -1,10 +1,12 @@
 /**
- * Calls given up on by C_Finalize({ abandonCalls: true }) keep their engine threads forever when
- * the module never returns them (p11-kit-client on a dead connection). With the engine capped at
- * two threads here, two such calls would leave no thread for anything else: the engine must
- * replace them. The hangs come from the fault shim in front of SoftHSM2.
+ * The engine capped at two threads, with calls hanging in the module (the fault shim in front of
+ * SoftHSM2 holds them):
+ * - a completion held back for a batch (the workers still had queued work) reaches JS even when
+ *   both workers then hang: the flusher delivers it;
+ * - calls given up on by C_Finalize({ abandonCalls: true }) keep their threads forever when the
+ *   module never returns them (p11-kit-client on a dead connection): the engine replaces them.
  */
-import { CKF_RW_SESSION, PKCS11, setThreadCount } from '../lib';
+import { CKF_RW_SESSION, CKM_SHA256, PKCS11, setThreadCount } from '../lib';
 import type { Handle } from '../lib';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
 import { TestToken, createTestToken } from './support/softhsm';
@@ -48,6 +50,25 @@ async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still wa
     clearTimeout(timer);
   }
 }
+
+test('a completion held back while work was queued is delivered although both workers then hang', async () => {
+  const slot = slotOfToken();
+  const [s1, s2, s3, s4] = Array.from({ length: 4 }, () => m.C_OpenSession(slot, CKF_RW_SESSION));
+  const hangsBefore = control.stats().faults.hang;
+  // The digest takes 100 ms, so the two calls after it are queued by the time it completes.
+  control.set({ 'hang.C_GenerateRandom.count': 2, 'delay.C_Digest': 100 });
+  const first = m.digest(s1, CKM_SHA256, Buffer.from('first')); // thread 1
+  const hungA = m.C_GenerateRandomAsync(s2, 8); // thread 2 hangs
+  const hungB = m.C_GenerateRandomAsync(s3, 8); // thread 1 takes it after the digest, and hangs
+  const queued = m.digest(s4, CKM_SHA256, Buffer.from('queued')); // no thread left for it
+  const outcome = await within(2000, first.then((digest) => digest.length));
+  const hangs = control.stats().faults.hang - hangsBefore;
+  control.unset('hang.C_GenerateRandom.count', 'delay.C_Digest');
+  await Promise.allSettled([hungA, hungB, queued]);
+  for (const session of [s1, s2, s3, s4]) m.C_CloseSession(session);
+
+  expect({ outcome, hangs }).toEqual({ outcome: 32, hangs: 2 });
+});
 
 test('two calls hung with a two-thread engine, abandoned by C_Finalize: the next initialisation still gets threads', async () => {
   const slot = slotOfToken();
