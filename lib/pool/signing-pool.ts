@@ -1,7 +1,4 @@
-import { cpus } from 'os';
-
 import { Pkcs11Error } from '../errors';
-import * as C from '../generated/constants';
 import type { Pkcs11Signer, SignerKeyType } from '../keys/signer';
 import type { Module } from '../module/module';
 import type { Slot } from '../module/slot';
@@ -13,6 +10,7 @@ import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutErr
 import { Fifo } from './fifo';
 import { defaultMechanism, findPrivateKey, KeyLocator, locatorCriteria, proveKey, readKeyFacts } from './key-binding';
 import { LatencyWindow } from './latency';
+import { closeQuietly, defaultSize, findPublicKey, loginIfNeeded } from './sessions';
 
 export interface SigningPoolOptions {
   module: Module;
@@ -689,47 +687,4 @@ export class SigningPool {
     const { done } = this.closing;
     Promise.all(lanes.map((lane) => closeQuietly(this.native, lane.handle))).then(() => done());
   }
-}
-
-/** Closes a session, ignoring failure: also when the module itself is already closed (a throw). */
-async function closeQuietly(native: NativePKCS11, handle: Handle): Promise<void> {
-  try {
-    await native.C_CloseSessionAsync(handle);
-  } catch {
-    // The session or the module is gone already: nothing left to close.
-  }
-}
-
-async function loginIfNeeded(native: NativePKCS11, handle: Handle, pin: Pin | undefined): Promise<void> {
-  const state = Number(native.C_GetSessionInfo(handle).state);
-  if (state === C.CKS_RO_USER_FUNCTIONS || state === C.CKS_RW_USER_FUNCTIONS) return;
-  if (pin === undefined) return; // a token without login, or keys that need none
-  try {
-    await native.C_LoginAsync(handle, C.CKU_USER, pin);
-  } catch (error) {
-    if (!Pkcs11Error.is(error, 'CKR_USER_ALREADY_LOGGED_IN')) throw error;
-  }
-}
-
-async function findPublicKey(
-  native: NativePKCS11,
-  handle: Handle,
-  criteria: { label?: string; id?: Buffer },
-): Promise<Handle | undefined> {
-  const template = [{ type: C.CKA_CLASS, value: C.CKO_PUBLIC_KEY }];
-  if (criteria.label !== undefined) template.push({ type: C.CKA_LABEL, value: criteria.label as never });
-  if (criteria.id !== undefined) template.push({ type: C.CKA_ID, value: criteria.id as never });
-  const found = await native.findObjects(handle, template, 2);
-  return found.length === 1 ? found[0] : undefined;
-}
-
-function defaultSize(slot: Slot): number {
-  const token = slot.tokenInfo();
-  const wanted = Math.max(4, 2 * cpus().length);
-  let cap = wanted;
-  for (const limit of [token.maxSessionCount, token.maxRwSessionCount]) {
-    // 0 is CK_EFFECTIVELY_INFINITE; a bigint here is CK_UNAVAILABLE_INFORMATION.
-    if (typeof limit === 'number' && limit > 0) cap = Math.min(cap, limit);
-  }
-  return Math.max(1, cap);
 }
