@@ -5,12 +5,12 @@
  * that run on the addon's own threads, and one-hop `sign`/`verify`.
  */
 import { binding } from './binding';
-import type { NativePKCS11 } from './native/pkcs11';
+import type { EngineInfo, NativePKCS11 } from './native/pkcs11';
 
 export * from './generated/constants';
 export { Pkcs11Error, rvName } from './errors';
 export type * from './native/types';
-export type { NativePKCS11 } from './native/pkcs11';
+export type { NativePKCS11, EngineInfo } from './native/pkcs11';
 
 /** The raw PKCS#11 binding class. `new PKCS11()`, then `load(path)` and `C_Initialize()`. */
 export const PKCS11: new () => NativePKCS11 = binding.PKCS11;
@@ -19,6 +19,14 @@ export type PKCS11 = NativePKCS11;
 /** Sets the number of worker threads for async calls (before the first one). */
 export function setThreadCount(count: number): void {
   binding.setThreadCount(count);
+}
+
+/**
+ * The async engine's threads and its current limit on calls running at once; `resetPeak`
+ * restarts the count of the most calls that ran at once.
+ */
+export function engineInfo(options?: { resetPeak?: boolean }): EngineInfo {
+  return binding.engineInfo(options);
 }
 
 // The typed layer: modules, slots, sessions, objects and keys, templates, mechanisms.

@@ -31,6 +31,30 @@ Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The engine's state, for benchmarks and tests: engineInfo({ resetPeak }).
+Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool resetPeak = false;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "engineInfo: options must be an object");
+    Napi::Value reset = info[0].As<Napi::Object>().Get("resetPeak");
+    if (!reset.IsUndefined() && !reset.IsBoolean()) {
+      throw Napi::TypeError::New(env, "engineInfo: options.resetPeak must be a boolean");
+    }
+    resetPeak = reset.IsBoolean() && reset.As<Napi::Boolean>().Value();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  AddonData& data = GetAddonData(env);
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0};
+  if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
+  result.Set("threads", Napi::Number::New(env, snapshot.threads));
+  result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
+  result.Set("callLimit", Napi::Number::New(env, snapshot.callLimit));
+  result.Set("computeBound", Napi::Boolean::New(env, snapshot.computeBound));
+  result.Set("peakRunning", Napi::Number::New(env, snapshot.peakRunning));
+  return result;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -45,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PKCS11", moduleClass);
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
+  exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -237,10 +237,25 @@ export interface NativePKCS11 {
   C_CancelFunction(session: Handle): void;
 }
 
+/** The async engine's state (see ARCHITECTURE.md, "The async engine"). */
+export interface EngineInfo {
+  /** Threads started so far (the first async call starts one). */
+  threads: number;
+  /** The thread cap (setThreadCount; 0 = not chosen yet: max(8, 2 × cores) once the engine starts). */
+  maxThreads: number;
+  /** Calls allowed to run at once now: the cores while the module's calls compute, else the cap. */
+  callLimit: number;
+  /** Sampled calls did not block (a local, CPU-bound module): one call per core. */
+  computeBound: boolean;
+  /** The most calls that ran at once since the engine started or the last resetPeak. */
+  peakRunning: number;
+}
+
 export interface NativeBinding {
   PKCS11: new () => NativePKCS11;
   setErrorClass(errorClass: new (message: string) => Error): void;
   /** Worker threads for async calls; only before the first async call. */
   setThreadCount(count: number): void;
+  engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
   napiVersion: number;
 }

@@ -5,6 +5,7 @@ import type { Slot } from '../module/slot';
 import type { NativePKCS11 } from '../native/pkcs11';
 import type { Bytes, Handle, Mechanism, Pin } from '../native/types';
 import type { Pkcs11Uri } from '../uri/pkcs11-uri';
+import { BusyPoll } from './busy-poll';
 import { classify } from './classify';
 import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutError } from './errors';
 import { Fifo } from './fifo';
@@ -46,6 +47,13 @@ export interface SigningPoolOptions {
    * in PKCS#11: set it only for modules that survive it.
    */
   abandonStuckCallsAfterMs?: number;
+  /**
+   * How long the event loop is kept turning for a call's answer (default 250 µs; 0 never). With
+   * fewer calls in flight than cores, and calls that return within this, the pool polls for the
+   * answer instead of letting the JS thread sleep until the engine wakes it (lib/pool/busy-poll.ts):
+   * lower latency at low concurrency, paid for with the JS thread's CPU while it waits.
+   */
+  busyPollMicros?: number;
 }
 
 export interface PoolStats {
@@ -133,6 +141,9 @@ export class SigningPool {
   private gaveUpWaiting = false;
   private closing: { promise: Promise<void>; done: () => void } | undefined;
   private readonly sweeper: NodeJS.Timeout;
+  /** Calls handed to the module and not yet returned. */
+  private callsInFlight = 0;
+  private readonly busyPoll: BusyPoll;
 
   private constructor(
     private readonly options: SigningPoolOptions,
@@ -158,6 +169,7 @@ export class SigningPool {
     const period = Math.min(250, Math.max(5, Math.floor(this.timeoutMs / 10)));
     this.sweeper = setInterval(() => this.sweep(), period);
     this.sweeper.unref();
+    this.busyPoll = new BusyPoll(options.busyPollMicros === undefined ? 0.25 : options.busyPollMicros / 1000, () => this.callsInFlight);
   }
 
   /** Opens the pool: finds the token and the key, logs in once, and checks the key. */
@@ -172,6 +184,10 @@ export class SigningPool {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < (name === 'maxQueue' ? 0 : 1))) {
         throw new TypeError(`options.${name} must be a positive integer`);
       }
+    }
+    const poll = options.busyPollMicros;
+    if (poll !== undefined && (typeof poll !== 'number' || !Number.isFinite(poll) || poll < 0)) {
+      throw new TypeError('options.busyPollMicros must be a number of microseconds, 0 or more');
     }
     const criteria = locatorCriteria(options.key);
     const slot = options.module.findSlot(options.token);
@@ -325,10 +341,24 @@ export class SigningPool {
       // the session, which never saw it, stays in service.
       call = Promise.reject(error);
     }
+    const started = now();
+    this.callsInFlight++;
+    this.busyPoll.callStarted(started);
     call.then(
-      (result) => this.succeeded(lane, request, result),
-      (error) => this.failed(lane, request, error),
+      (result) => {
+        this.callReturned(started);
+        this.succeeded(lane, request, result);
+      },
+      (error) => {
+        this.callReturned(started);
+        this.failed(lane, request, error);
+      },
     );
+  }
+
+  private callReturned(started: number): void {
+    this.callsInFlight--;
+    this.busyPoll.callFinished(now() - started);
   }
 
   private succeeded(lane: Lane, request: Request, result: Buffer | boolean): void {
@@ -681,6 +711,7 @@ export class SigningPool {
     if (this.orphans.size > 0 && !this.gaveUpWaiting) return;
     if (this.opening > 0) return;
     clearInterval(this.sweeper);
+    this.busyPoll.stop();
     const lanes = [...this.lanes];
     this.lanes.clear();
     this.idle = [];

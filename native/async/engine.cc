@@ -1,7 +1,10 @@
 #include "engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
+
+#include "blocking_probe.h"
 
 namespace p11 {
 
@@ -16,6 +19,15 @@ constexpr std::chrono::microseconds kSpin{50};
 constexpr size_t kBatch = 16;
 constexpr std::chrono::microseconds kMaxDeferral{1000};
 
+// Thread limit (see engine.h): a call running longer than this no longer counts against it.
+constexpr std::chrono::milliseconds kLongCall{5};
+// One call in this many per thread is sampled for blocking; the score moves 1/16 of the way
+// per sample; below kComputeBelow the module counts as computing, above kBlockingAbove as waiting.
+constexpr unsigned kProbeEvery = 4;
+constexpr unsigned kScoreMax = 1024;
+constexpr unsigned kComputeBelow = 128;
+constexpr unsigned kBlockingAbove = 512;
+
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
 
@@ -24,6 +36,8 @@ SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key
 std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads) {
   std::shared_ptr<Engine> engine(new Engine());
   engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
+  engine->cores_ = std::max(1u, std::thread::hardware_concurrency());
+  engine->blockedScore_ = kScoreMax;
   engine->completion_ = Completion::New(env, "pkcs11-napi completions", 0, 1, engine.get());
   // Only jobs in flight keep the process alive; an idle engine must not.
   engine->completion_.Unref(env);
@@ -37,6 +51,8 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   if (pending_++ == 0) completion_.Ref(env);
   bool spawn = false;
   bool spinning = false;
+  bool mayStart = true;
+  bool watching = false;
   {
     std::lock_guard<std::mutex> lock(queueMutex_);
     queue_.push_back(std::move(job));
@@ -46,13 +62,17 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     // Threads start lazily: a new one only when every existing thread is busy.
     // A thread woken for an earlier job but not yet running it still counts as idle, so compare
     // the queue with the idle threads rather than asking whether any is idle: otherwise jobs
-    // submitted back to back could wait behind one that hangs in the module.
-    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_;
-    if (spawn) threads_.emplace_back([self = shared_from_this()] { self->WorkerLoop(); });
+    // submitted back to back could wait behind one that hangs in the module. At the thread
+    // limit a new thread is still started if none is idle: it watches for calls that run long.
+    mayStart = MayStartLocked();
+    watching = watching_;
+    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_ && (mayStart || idleThreads_ == 0);
+    if (spawn) StartThreadLocked();
   }
   // A spinning thread will see the job by itself; waking a sleeping one as well would only
-  // have it find the queue empty again.
-  if (!spawn && !spinning) queueReady_.notify_one();
+  // have it find the queue empty again. At the limit the thread that finishes a call takes the
+  // job; a sleeping thread is woken only to watch for calls that run long, if none does yet.
+  if (!spawn && !spinning && (mayStart || !watching)) queueReady_.notify_one();
   return promise;
 }
 
@@ -61,12 +81,68 @@ void Engine::ReplaceStuckThreads(unsigned count) {
   if (stopping_) return;
   maxThreads_ += count;
   size_t waiting = queue_.size() > idleThreads_ ? queue_.size() - idleThreads_ : 0;
-  for (; waiting > 0 && threads_.size() < maxThreads_; --waiting) {
-    threads_.emplace_back([self = shared_from_this()] { self->WorkerLoop(); });
+  for (; waiting > 0 && threads_.size() < maxThreads_; --waiting) StartThreadLocked();
+  queueReady_.notify_all();
+}
+
+void Engine::StartThreadLocked() {
+  Worker& worker = workers_.emplace_back();
+  threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
+}
+
+Engine::Info Engine::Snapshot(bool resetPeak) {
+  std::lock_guard<std::mutex> lock(queueMutex_);
+  Info info{static_cast<unsigned>(threads_.size()), maxThreads_, LimitLocked(), computeBound_, peakRunning_};
+  if (resetPeak) peakRunning_ = runningThreads_;
+  return info;
+}
+
+unsigned Engine::LimitLocked() const { return computeBound_ ? std::min(cores_, maxThreads_) : maxThreads_; }
+
+bool Engine::MayStartLocked() const {
+  unsigned limit = LimitLocked();
+  if (runningThreads_ < limit) return true;
+  auto now = std::chrono::steady_clock::now();
+  unsigned active = 0;
+  for (const Worker& worker : workers_) {
+    if (worker.running && now - worker.since < kLongCall) ++active;
+  }
+  return active < limit;
+}
+
+void Engine::WaitForWorkLocked(std::unique_lock<std::mutex>& lock) {
+  for (;;) {
+    if (stopping_ || (!queue_.empty() && MayStartLocked())) return;
+    if (queue_.empty() || watching_) {
+      queueReady_.wait(lock);
+      continue;
+    }
+    // Work waits while every allowed thread runs a call: one thread looks again in a while, in
+    // case those calls hang; it hands the watch on when it leaves.
+    watching_ = true;
+    queueReady_.wait_for(lock, kLongCall);
+    watching_ = false;
+    if (!queue_.empty() && MayStartLocked()) queueReady_.notify_one();
   }
 }
 
-void Engine::WorkerLoop() {
+void Engine::NoteBlockingLocked(bool blocked) {
+  if (blocked) {
+    blockedScore_ += (kScoreMax - blockedScore_) / 16;
+  } else {
+    blockedScore_ -= blockedScore_ / 16;
+  }
+  if (computeBound_ && blockedScore_ > kBlockingAbove) {
+    computeBound_ = false;
+    queueReady_.notify_all();  // threads held back by the limit may start now
+  } else if (!computeBound_ && blockedScore_ < kComputeBelow) {
+    computeBound_ = true;
+  }
+}
+
+void Engine::WorkerLoop(Worker& worker) {
+  BlockingProbe probe;
+  const bool probing = BlockingProbe::Supported();
   std::unique_lock<std::mutex> lock(queueMutex_);
   for (;;) {
     ++idleThreads_;
@@ -90,7 +166,7 @@ void Engine::WorkerLoop() {
       lock.lock();
       spinning_ = false;
     }
-    queueReady_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    WaitForWorkLocked(lock);
     --idleThreads_;
     if (stopping_) return;
     std::unique_ptr<Job> job = std::move(queue_.front());
@@ -101,16 +177,23 @@ void Engine::WorkerLoop() {
       continue;
     }
     // Run this job, then any calls of the same session that queued up behind it.
-    ++runningThreads_;
+    peakRunning_ = std::max(peakRunning_, ++runningThreads_);
+    worker.running = true;
     while (job) {
+      worker.since = std::chrono::steady_clock::now();
       lock.unlock();
+      bool sampled = probing && ++worker.calls % kProbeEvery == 0;
+      if (sampled) probe.Before();
       job->Execute();
+      bool blocked = sampled && probe.BlockedSinceBefore();
       SessionKey key = job->key();
       bool scoped = job->scope() == Scope::Session;
       Complete(std::move(job));
       lock.lock();
+      if (sampled) NoteBlockingLocked(blocked);
       if (scoped) job = ReleaseLocked(key);
     }
+    worker.running = false;
     --runningThreads_;
   }
 }
@@ -204,8 +287,11 @@ void Engine::Complete(std::unique_ptr<Job> job) {
   if (wakeScheduled_) return;
   // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
   // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
-  // a worker running out of work, or kMaxDeferral (the flusher, for calls that never return).
-  if (queued_.load(std::memory_order_acquire) > 0 && done_.size() < kBatch) {
+  // past as many as there are jobs still queued (the JS thread must answer while the workers
+  // still have work, or they idle while it does), a worker running out of work, or kMaxDeferral
+  // (the flusher, for calls that never return).
+  size_t queued = queued_.load(std::memory_order_acquire);
+  if (done_.size() < std::min(queued, kBatch)) {
     if (done_.size() == 1) batchStart_ = std::chrono::steady_clock::now();
     if (!flusher_.joinable()) {
       flusher_ = std::thread([this] { FlusherLoop(); });

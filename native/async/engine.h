@@ -13,6 +13,11 @@
 // thread that runs out of work first spins briefly (yielding its core) for the next job: with one
 // request in flight the JS thread submits the next call within that window. Only one thread
 // spins at a time.
+//
+// Threads beyond the cores help only a module that waits (a network HSM); for one that computes
+// (SoftHSM2) they queue on the cores and delay the JS thread. The engine samples whether calls
+// block (blocking_probe.h) and, while they do not, runs at most one call per core; a call running
+// longer than kLongCall stops counting, so a hung call never holds the others back.
 #pragma once
 
 #include <napi.h>
@@ -42,6 +47,16 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void Shutdown();
 
   unsigned threadCount() const { return maxThreads_; }
+
+  // A snapshot for engineInfo(): how many calls may run at once and why, and the most that did.
+  struct Info {
+    unsigned threads;       // started so far
+    unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
+    unsigned callLimit;     // calls allowed to run at once now
+    bool computeBound;      // sampled calls do not block: one call per core
+    unsigned peakRunning;   // most calls running at once since the last reset
+  };
+  Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
   // no longer count against the thread cap, and queued jobs get threads of their own now.
   void ReplaceStuckThreads(unsigned count);
@@ -53,8 +68,20 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void ReleaseForSync(Scope scope, const SessionKey& key);
 
  private:
+  // One per thread, under queueMutex_; a deque keeps the addresses the threads hold stable.
+  struct Worker {
+    bool running = false;
+    std::chrono::steady_clock::time_point since;  // the current call's start
+    unsigned calls = 0;
+  };
+
   Engine() = default;
-  void WorkerLoop();
+  void StartThreadLocked();
+  void WorkerLoop(Worker& worker);
+  void WaitForWorkLocked(std::unique_lock<std::mutex>& lock);
+  bool MayStartLocked() const;
+  unsigned LimitLocked() const;
+  void NoteBlockingLocked(bool blocked);
   bool TryClaimLocked(const Job& job);
   void ParkLocked(std::unique_ptr<Job> job);
   std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
@@ -75,8 +102,16 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::condition_variable queueReady_;
   std::deque<std::unique_ptr<Job>> queue_;
   std::vector<std::thread> threads_;
+  std::deque<Worker> workers_;
+  unsigned cores_ = 1;
+  // How often sampled calls blocked, 0..kScoreMax (a moving average); starts as "they block",
+  // which is the safe guess (every thread allowed) until calls show otherwise.
+  unsigned blockedScore_ = 0;
+  bool computeBound_ = false;  // at most cores_ calls run at once
+  bool watching_ = false;      // a thread waits with a timeout for calls that have run long
   unsigned idleThreads_ = 0;
   unsigned runningThreads_ = 0;          // threads running jobs
+  unsigned peakRunning_ = 0;
   bool spinning_ = false;                // a thread is spinning for the next job (under queueMutex_)
   std::atomic<size_t> queued_{0};        // queue_.size(), readable without the lock while spinning
   bool stopping_ = false;

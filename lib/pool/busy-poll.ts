@@ -1,0 +1,62 @@
+import * as os from 'os';
+
+/**
+ * Keeps the event loop turning while a fast call is in flight.
+ *
+ * With one request in flight the JS thread sleeps in the kernel until the engine thread's
+ * completion wakes it, and on a VM that wake-up alone costs 15–20 µs: a third of an ECDSA
+ * signature on SoftHSM2. While few calls are in flight (fewer than the cores, so the polling
+ * never takes a core a signing thread needs) and recent calls came back within the budget, the
+ * pool keeps the loop turning with setImmediate instead: a completion is picked up on the next
+ * turn. Every turn still runs timers and I/O, so nothing else waits; the price is CPU (the JS
+ * thread stays busy while it polls) and an event-loop utilization near 1 at low concurrency.
+ * Calls slower than the budget (a network HSM) are not polled for: sleeping costs them little.
+ */
+export class BusyPoll {
+  private turning: NodeJS.Immediate | undefined;
+  private until = 0;
+  /** Moving average of call latency, ms. */
+  private averageMs = 0;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly budgetMs: number,
+    private readonly inFlight: () => number,
+    cores: number = availableCores(),
+  ) {
+    this.maxInFlight = cores - 1;
+  }
+
+  /** A call was handed to the module at `at` (performance.now()). */
+  callStarted(at: number): void {
+    if (this.budgetMs <= 0 || this.inFlight() > this.maxInFlight || this.averageMs > this.budgetMs) return;
+    this.until = at + this.budgetMs;
+    if (this.turning === undefined) this.turning = setImmediate(this.turn);
+  }
+
+  /** A call came back after `latencyMs`. */
+  callFinished(latencyMs: number): void {
+    this.averageMs += (latencyMs - this.averageMs) / 8;
+  }
+
+  /** Whether the loop is being kept turning now. */
+  get polling(): boolean {
+    return this.turning !== undefined;
+  }
+
+  stop(): void {
+    if (this.turning !== undefined) clearImmediate(this.turning);
+    this.turning = undefined;
+  }
+
+  private readonly turn = (): void => {
+    this.turning = undefined;
+    const inFlight = this.inFlight();
+    if (inFlight === 0 || inFlight > this.maxInFlight || performance.now() >= this.until) return;
+    this.turning = setImmediate(this.turn);
+  };
+}
+
+function availableCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}

@@ -1,0 +1,132 @@
+/**
+ * The engine's limit on calls running at once (native/async/engine.h), through the fault shim in
+ * front of SoftHSM2:
+ * - calls that compute (SoftHSM2 signing) run at most one per core once the engine has seen that
+ *   they do not block;
+ * - calls that wait (the shim's delay sleeps inside C_Sign, like a network HSM) get every thread;
+ * - with the limit at the cores, calls that hang do not hold the others back.
+ */
+import * as os from 'os';
+
+import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, PKCS11, engineInfo, setThreadCount } from '../lib';
+import type { Handle } from '../lib';
+import { generateEcKeyPair } from './support/binding-helpers';
+import { ShimControl, applyShimEnv, buildShim } from './support/shim';
+import { TestToken, createTestToken } from './support/softhsm';
+
+const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+// More threads than cores, so that the limit is visible.
+const threads = Math.min(256, Math.max(8, cores * 4));
+const digest = Buffer.alloc(32, 7);
+
+let token: TestToken;
+let control: ShimControl;
+let m: PKCS11;
+let sessions: Handle[];
+let key: Handle;
+
+beforeAll(() => {
+  const shimPath = buildShim();
+  token = createTestToken({ label: 'engine-limit' });
+  control = new ShimControl();
+  control.set({ 'hang.max': 15_000 });
+  applyShimEnv(control);
+  setThreadCount(threads); // a fresh jest worker per file: the engine has not started yet
+  m = new PKCS11();
+  m.load(shimPath);
+  m.C_Initialize();
+  const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label === token.label);
+  if (slot === undefined) throw new Error('token not found behind the shim');
+  sessions = Array.from({ length: 32 }, () => m.C_OpenSession(slot, CKF_RW_SESSION));
+  m.C_Login(sessions[0], CKU_USER, token.userPin);
+  key = generateEcKeyPair(m, sessions[0], 'P-256').privateKey;
+});
+
+afterAll(() => {
+  control?.clear();
+  m?.close({ timeoutMs: 0 });
+  control?.cleanup();
+  token?.cleanup();
+});
+
+/** `count` signatures, one client per session, each awaiting its own call. */
+async function signMany(count: number, on: Handle[] = sessions): Promise<void> {
+  let left = count;
+  await Promise.all(
+    on.map(async (session) => {
+      while (left > 0) {
+        left--;
+        const signature = await m.sign(session, CKM_ECDSA, key, digest);
+        if (signature.length !== 64) throw new Error(`a P-256 signature has 64 bytes, not ${signature.length}`);
+      }
+    }),
+  );
+}
+
+/** `promise`'s outcome, or 'still waiting' after `ms`. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('before any async call no thread runs, and every thread is allowed', () => {
+  expect(engineInfo()).toEqual({ threads: 0, maxThreads: threads, callLimit: threads, computeBound: false, peakRunning: 0 });
+  expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
+  expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
+});
+
+test('signing that computes settles at one call per core', async () => {
+  // It starts out assuming calls block (every thread allowed): the first ones (login, key
+  // generation, file I/O) do.
+  await signMany(4000);
+  const settled = engineInfo({ resetPeak: true });
+  expect(settled).toMatchObject({ maxThreads: threads, computeBound: true, callLimit: cores });
+
+  await signMany(4000);
+  const { peakRunning } = engineInfo();
+  // 32 calls were in flight the whole time: without the limit, every thread would have run.
+  // A call preempted for longer than the long-call allowance (5 ms) on a busy machine may let
+  // one more start, never all of them.
+  expect(peakRunning).toBeGreaterThanOrEqual(1);
+  expect(peakRunning).toBeLessThan(threads);
+});
+
+test('calls that wait inside the module get every thread again', async () => {
+  await signMany(4000);
+  expect(engineInfo().computeBound).toBe(true);
+
+  control.set({ 'delay.C_Sign': 3 }); // sleeps: the thread gives up its core, like a network call
+  await signMany(300);
+  const waiting = engineInfo({ resetPeak: true });
+  await signMany(300);
+  const { peakRunning } = engineInfo();
+  control.unset('delay.C_Sign');
+
+  expect(waiting).toMatchObject({ computeBound: false, callLimit: threads });
+  // 32 sessions each with a 3 ms call in flight: many more than the cores run at once.
+  expect(peakRunning).toBeGreaterThan(cores);
+});
+
+test('with one call per core, calls that hang do not hold the next one back', async () => {
+  await signMany(4000);
+  expect(engineInfo()).toMatchObject({ computeBound: true, callLimit: cores });
+  const hangsBefore = control.stats().faults.hang;
+  control.set({ 'hang.C_GenerateRandom.count': cores });
+  const hung = sessions.slice(0, cores).map((session) => m.C_GenerateRandomAsync(session, 8));
+  await control.waitForStats((s) => s.faults.hang === hangsBefore + cores, 3000);
+
+  // Every call the limit allows is hung: the next one runs once they count as long-running.
+  const outcome = await within(
+    3000,
+    m.sign(sessions[cores], CKM_ECDSA, key, digest).then((signature) => signature.length),
+  );
+  control.unset('hang.C_GenerateRandom.count');
+  const released = await Promise.all(hung.map((call) => call.then((bytes) => bytes.length)));
+
+  expect({ outcome, released }).toEqual({ outcome: 64, released: Array(cores).fill(8) });
+});

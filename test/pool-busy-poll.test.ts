@@ -1,0 +1,121 @@
+/**
+ * Busy-polling for answers at low concurrency (lib/pool/busy-poll.ts): the rules on their own,
+ * then the pool on SoftHSM2, where the event loop's utilization shows whether the loop was kept
+ * turning (near 1) or slept between answers.
+ */
+import { performance } from 'perf_hooks';
+import * as os from 'os';
+
+import { generateKeyPair, Module, SigningPool } from '../lib';
+import { BusyPoll } from '../lib/pool/busy-poll';
+import { createTestToken, TestToken } from './support/softhsm';
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('BusyPoll rules', () => {
+  test('polls while fewer calls than cores are in flight, and stops when none is', async () => {
+    let inFlight = 1;
+    const poll = new BusyPoll(10, () => inFlight, 2);
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(true);
+    await nextTurn();
+    expect(poll.polling).toBe(true);
+    inFlight = 0;
+    await nextTurn();
+    await nextTurn();
+    expect(poll.polling).toBe(false);
+  });
+
+  test('does not poll when the calls in flight could use every core, or on one core', () => {
+    const busy = new BusyPoll(10, () => 2, 2);
+    busy.callStarted(performance.now());
+    expect(busy.polling).toBe(false);
+    const single = new BusyPoll(10, () => 1, 1);
+    single.callStarted(performance.now());
+    expect(single.polling).toBe(false);
+    const off = new BusyPoll(0, () => 1, 4);
+    off.callStarted(performance.now());
+    expect(off.polling).toBe(false);
+  });
+
+  test('stops at the budget, and does not start for calls that take longer than it', async () => {
+    const poll = new BusyPoll(2, () => 1, 4);
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(true);
+    await sleep(10); // the budget (2 ms) passes while the call is still in flight
+    await nextTurn();
+    expect(poll.polling).toBe(false);
+    for (let i = 0; i < 40; i++) poll.callFinished(5); // calls take 5 ms: beyond the budget
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(false);
+    for (let i = 0; i < 40; i++) poll.callFinished(0.05); // fast again
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(true);
+    poll.stop();
+    expect(poll.polling).toBe(false);
+  });
+});
+
+describe('SigningPool busy-polling on SoftHSM2', () => {
+  let token: TestToken;
+  let module: Module;
+  const digest = Buffer.alloc(32, 3);
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+
+  beforeAll(async () => {
+    token = createTestToken();
+    module = Module.load(token.modulePath);
+    const session = await module.findSlot(token.label).openSession();
+    await session.login(token.userPin);
+    await generateKeyPair(session, { algorithm: 'ec', curve: 'P-256' }, { label: 'poll-key' });
+    await session.close();
+  });
+
+  afterAll(() => {
+    module?.close();
+    token?.cleanup();
+  });
+
+  /** ELU over `count` signatures one after another, then over 100 ms with nothing in flight. */
+  async function utilization(pool: SigningPool, count: number): Promise<{ signing: number; after: number }> {
+    const start = performance.eventLoopUtilization();
+    for (let i = 0; i < count; i++) {
+      const signature = await pool.sign(digest);
+      if (signature.length !== 64) throw new Error('not a P-256 signature');
+    }
+    const signing = performance.eventLoopUtilization(start).utilization;
+    const idleStart = performance.eventLoopUtilization();
+    await sleep(100);
+    return { signing, after: performance.eventLoopUtilization(idleStart).utilization };
+  }
+
+  test('one request at a time keeps the loop turning while it waits, and lets it sleep afterwards', async () => {
+    const open = (busyPollMicros?: number) =>
+      SigningPool.open({ module, token: token.label, key: { label: 'poll-key' }, pin: token.userPin, size: 1, busyPollMicros });
+    const polling = await open();
+    const sleeping = await open(0);
+    await utilization(polling, 200); // warm-up: sessions, JIT, the latency average
+    await utilization(sleeping, 200);
+    const on = await utilization(polling, 2000);
+    const off = await utilization(sleeping, 2000);
+    await Promise.all([polling.close(), sleeping.close()]);
+
+    if (cores > 1) {
+      expect(on.signing).toBeGreaterThan(0.8); // busy between answers
+    }
+    // Either way the loop sleeps once nothing is in flight, and without polling it sleeps while
+    // waiting too (the JS thread's own work per request is far less than the signature).
+    expect(on.after).toBeLessThan(0.5);
+    expect(off.after).toBeLessThan(0.5);
+    expect(off.signing).toBeLessThan(on.signing);
+  });
+
+  test('busyPollMicros must be a non-negative number', async () => {
+    for (const busyPollMicros of [-1, Number.NaN, '5' as unknown as number]) {
+      await expect(
+        SigningPool.open({ module, token: token.label, key: { label: 'poll-key' }, pin: token.userPin, busyPollMicros }),
+      ).rejects.toThrow(new TypeError('options.busyPollMicros must be a number of microseconds, 0 or more'));
+    }
+  });
+});
