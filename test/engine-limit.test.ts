@@ -90,10 +90,10 @@ test('signing that computes settles at one call per core', async () => {
   await signMany(4000);
   const { peakRunning } = engineInfo();
   // 32 calls were in flight the whole time: without the limit, every thread would have run.
-  // A call preempted for longer than the long-call allowance (5 ms) on a busy machine may let
-  // one more start, never all of them.
+  // (Calls past the long-call allowance, 5 ms, are not counted: on a busy machine a preempted
+  // signature can take that long, and then one more call may start.)
   expect(peakRunning).toBeGreaterThanOrEqual(1);
-  expect(peakRunning).toBeLessThan(threads);
+  expect(peakRunning).toBeLessThanOrEqual(cores);
 });
 
 test('calls that wait inside the module get every thread again', async () => {

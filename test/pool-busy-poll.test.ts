@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 describe('BusyPoll rules', () => {
   test('polls while fewer calls than cores are in flight, and stops when none is', async () => {
     let inFlight = 1;
-    const poll = new BusyPoll(10, () => inFlight, 2);
+    const poll = new BusyPoll(60_000, () => inFlight, 2); // a budget no busy machine runs out of
     poll.callStarted(performance.now());
     expect(poll.polling).toBe(true);
     await nextTurn();
@@ -93,7 +93,9 @@ describe('SigningPool busy-polling on SoftHSM2', () => {
   test('one request at a time keeps the loop turning while it waits, and lets it sleep afterwards', async () => {
     const open = (busyPollMicros?: number) =>
       SigningPool.open({ module, token: token.label, key: { label: 'poll-key' }, pin: token.userPin, size: 1, busyPollMicros });
-    const polling = await open();
+    // A budget far above a signature's time, so that a busy machine (slower calls) does not
+    // switch the polling off; the default budget's rules are checked above.
+    const polling = await open(100_000);
     const sleeping = await open(0);
     await utilization(polling, 200); // warm-up: sessions, JIT, the latency average
     await utilization(sleeping, 200);

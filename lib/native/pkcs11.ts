@@ -247,7 +247,10 @@ export interface EngineInfo {
   callLimit: number;
   /** Sampled calls did not block (a local, CPU-bound module): one call per core. */
   computeBound: boolean;
-  /** The most calls that ran at once since the engine started or the last resetPeak. */
+  /**
+   * The most calls that ran at once since the engine started or the last resetPeak, not counting
+   * calls that had run past the long-call allowance (5 ms) by then.
+   */
   peakRunning: number;
 }
 

@@ -25,8 +25,8 @@ constexpr std::chrono::milliseconds kLongCall{5};
 // per sample; below kComputeBelow the module counts as computing, above kBlockingAbove as waiting.
 constexpr unsigned kProbeEvery = 4;
 constexpr unsigned kScoreMax = 1024;
-constexpr unsigned kComputeBelow = 128;
-constexpr unsigned kBlockingAbove = 512;
+constexpr unsigned kComputeBelow = 256;
+constexpr unsigned kBlockingAbove = 640;
 
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
@@ -93,21 +93,23 @@ void Engine::StartThreadLocked() {
 Engine::Info Engine::Snapshot(bool resetPeak) {
   std::lock_guard<std::mutex> lock(queueMutex_);
   Info info{static_cast<unsigned>(threads_.size()), maxThreads_, LimitLocked(), computeBound_, peakRunning_};
-  if (resetPeak) peakRunning_ = runningThreads_;
+  if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
 
 unsigned Engine::LimitLocked() const { return computeBound_ ? std::min(cores_, maxThreads_) : maxThreads_; }
 
-bool Engine::MayStartLocked() const {
-  unsigned limit = LimitLocked();
-  if (runningThreads_ < limit) return true;
-  auto now = std::chrono::steady_clock::now();
+unsigned Engine::ActiveLocked(std::chrono::steady_clock::time_point now) const {
   unsigned active = 0;
   for (const Worker& worker : workers_) {
     if (worker.running && now - worker.since < kLongCall) ++active;
   }
-  return active < limit;
+  return active;
+}
+
+bool Engine::MayStartLocked() const {
+  unsigned limit = LimitLocked();
+  return runningThreads_ < limit || ActiveLocked(std::chrono::steady_clock::now()) < limit;
 }
 
 void Engine::WaitForWorkLocked(std::unique_lock<std::mutex>& lock) {
@@ -177,8 +179,10 @@ void Engine::WorkerLoop(Worker& worker) {
       continue;
     }
     // Run this job, then any calls of the same session that queued up behind it.
-    peakRunning_ = std::max(peakRunning_, ++runningThreads_);
+    ++runningThreads_;
     worker.running = true;
+    worker.since = std::chrono::steady_clock::now();
+    peakRunning_ = std::max(peakRunning_, ActiveLocked(worker.since));
     while (job) {
       worker.since = std::chrono::steady_clock::now();
       lock.unlock();

@@ -54,7 +54,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
     unsigned callLimit;     // calls allowed to run at once now
     bool computeBound;      // sampled calls do not block: one call per core
-    unsigned peakRunning;   // most calls running at once since the last reset
+    unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -80,6 +80,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void WorkerLoop(Worker& worker);
   void WaitForWorkLocked(std::unique_lock<std::mutex>& lock);
   bool MayStartLocked() const;
+  unsigned ActiveLocked(std::chrono::steady_clock::time_point now) const;
   unsigned LimitLocked() const;
   void NoteBlockingLocked(bool blocked);
   bool TryClaimLocked(const Job& job);
