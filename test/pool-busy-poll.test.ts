@@ -14,7 +14,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe('BusyPoll rules', () => {
-  test('polls while fewer calls than cores are in flight, and stops when none is', async () => {
+  test('polls while at most one call per core is in flight, and stops when none is', async () => {
     let inFlight = 1;
     const poll = new BusyPoll(60_000, () => inFlight, 2); // a budget no busy machine runs out of
     poll.callStarted(performance.now());
@@ -27,8 +27,8 @@ describe('BusyPoll rules', () => {
     expect(poll.polling).toBe(false);
   });
 
-  test('does not poll when the calls in flight could use every core, or on one core', () => {
-    const busy = new BusyPoll(10, () => 2, 2);
+  test('does not poll with more calls in flight than cores, or on one core', () => {
+    const busy = new BusyPoll(10, () => 3, 2);
     busy.callStarted(performance.now());
     expect(busy.polling).toBe(false);
     const single = new BusyPoll(10, () => 1, 1);
