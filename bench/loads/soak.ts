@@ -35,7 +35,8 @@ export interface SoakResult {
   poolSessions: { before: number; after: number };
 }
 
-const WARMUP_SIGNS = 5_000;
+// Enough to cycle through the (fixed) young generation many times, so its pages are resident.
+const WARMUP_SIGNS = 50_000;
 const mb = (bytes: number) => bytes / (1024 * 1024);
 const newSpaceMb = () => mb(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0);
 
