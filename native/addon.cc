@@ -45,12 +45,14 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0};
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
   result.Set("callLimit", Napi::Number::New(env, snapshot.callLimit));
   result.Set("computeBound", Napi::Boolean::New(env, snapshot.computeBound));
+  result.Set("blockedShare", Napi::Number::New(env, snapshot.blockedShare));
+  result.Set("limitChanges", Napi::Number::New(env, snapshot.limitChanges));
   result.Set("peakRunning", Napi::Number::New(env, snapshot.peakRunning));
   return result;
 }

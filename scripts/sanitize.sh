@@ -80,7 +80,7 @@ else
   # Everything that drives the addon, except test/fork.test.ts: its raw fork() child runs V8,
   # which is not fork-safe and faults inside Node itself; ASan reports that (no addon frame in
   # it) and the run would fail on Node's behalf.
-  patterns=("test/binding-" "test/pool" "test/lifecycle-" "test/faults-" "test/props-" "test/ca-"
+  patterns=("test/binding-" "test/engine-" "test/pool" "test/lifecycle-" "test/faults-" "test/props-" "test/ca-"
     "test/typed-layer" "test/key-formats" "test/shim")
 fi
 

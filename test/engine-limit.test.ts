@@ -1,8 +1,7 @@
 /**
  * The engine's limit on calls running at once (native/async/engine.h), through the fault shim in
  * front of SoftHSM2:
- * - calls that compute (SoftHSM2 signing) run at most one per core once the engine has seen that
- *   they do not block;
+ * - calls that compute (SoftHSM2 signing) run at most one per core, and stay judged so;
  * - calls that wait (the shim's delay sleeps inside C_Sign, like a network HSM) get every thread;
  * - with the limit at the cores, calls that hang do not hold the others back.
  */
@@ -74,26 +73,34 @@ async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still wa
   }
 }
 
-test('before any async call no thread runs, and every thread is allowed', () => {
-  expect(engineInfo()).toEqual({ threads: 0, maxThreads: threads, callLimit: threads, computeBound: false, peakRunning: 0 });
+test('before any async call no thread runs, and calls are taken to compute: one per core', () => {
+  expect(engineInfo()).toEqual({
+    threads: 0,
+    maxThreads: threads,
+    callLimit: cores,
+    computeBound: true,
+    blockedShare: 0,
+    limitChanges: 0,
+    peakRunning: 0,
+  });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
 });
 
-test('signing that computes settles at one call per core', async () => {
-  // It starts out assuming calls block (every thread allowed): the first ones (login, key
-  // generation, file I/O) do.
+test('signing that computes runs one call per core', async () => {
   await signMany(4000);
   const settled = engineInfo({ resetPeak: true });
   expect(settled).toMatchObject({ maxThreads: threads, computeBound: true, callLimit: cores });
 
   await signMany(4000);
-  const { peakRunning } = engineInfo();
-  // 32 calls were in flight the whole time: without the limit, every thread would have run.
-  // (Calls past the long-call allowance, 5 ms, are not counted: on a busy machine a preempted
-  // signature can take that long, and then one more call may start.)
-  expect(peakRunning).toBeGreaterThanOrEqual(1);
-  expect(peakRunning).toBeLessThanOrEqual(cores);
+  const after = engineInfo();
+  // The module was judged the same way throughout, and 32 calls were in flight the whole time:
+  // without the limit, every thread would have run. (Calls past the long-call allowance, 5 ms,
+  // are not counted: on a busy machine a preempted signature can take that long, and then one
+  // more call may start.)
+  expect(after.limitChanges).toBe(settled.limitChanges);
+  expect(after.peakRunning).toBeGreaterThanOrEqual(1);
+  expect(after.peakRunning).toBeLessThanOrEqual(cores);
 });
 
 test('calls that wait inside the module get every thread again', async () => {

@@ -245,8 +245,12 @@ export interface EngineInfo {
   maxThreads: number;
   /** Calls allowed to run at once now: the cores while the module's calls compute, else the cap. */
   callLimit: number;
-  /** Sampled calls did not block (a local, CPU-bound module): one call per core. */
+  /** Sampled calls do not wait (a local, CPU-bound module; the first guess on Linux): one call per core. */
   computeBound: boolean;
+  /** Moving share of sampled calls that waited: gave up the core and were off it most of the call (0..1). */
+  blockedShare: number;
+  /** How often computeBound has flipped. */
+  limitChanges: number;
   /**
    * The most calls that ran at once since the engine started or the last resetPeak, not counting
    * calls that had run past the long-call allowance (5 ms) by then.

@@ -8,12 +8,21 @@ namespace p11 {
 
 namespace {
 
-long VoluntarySwitches() {
+struct ThreadUsage {
+  long voluntarySwitches = 0;
+  long long cpuMicros = 0;
+};
+
+ThreadUsage Usage() {
+  ThreadUsage usage;
 #if defined(__linux__)
-  struct rusage usage {};
-  if (getrusage(RUSAGE_THREAD, &usage) == 0) return usage.ru_nvcsw;
+  struct rusage ru {};
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+    usage.voluntarySwitches = ru.ru_nvcsw;
+    usage.cpuMicros = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  }
 #endif
-  return 0;
+  return usage;
 }
 
 }  // namespace
@@ -26,8 +35,17 @@ bool BlockingProbe::Supported() {
 #endif
 }
 
-void BlockingProbe::Before() { switches_ = VoluntarySwitches(); }
+void BlockingProbe::Before() {
+  ThreadUsage usage = Usage();
+  switches_ = usage.voluntarySwitches;
+  cpuMicros_ = usage.cpuMicros;
+  start_ = std::chrono::steady_clock::now();
+}
 
-bool BlockingProbe::BlockedSinceBefore() const { return VoluntarySwitches() > switches_; }
+bool BlockingProbe::WaitedSinceBefore() const {
+  auto wall = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count();
+  ThreadUsage usage = Usage();
+  return usage.voluntarySwitches > switches_ && (usage.cpuMicros - cpuMicros_) * 2 < wall;
+}
 
 }  // namespace p11

@@ -37,7 +37,9 @@ std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads) {
   std::shared_ptr<Engine> engine(new Engine());
   engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
   engine->cores_ = std::max(1u, std::thread::hardware_concurrency());
-  engine->blockedScore_ = kScoreMax;
+  // Computing is the first guess: a module that waits shows it within a few dozen calls, and
+  // calls that hang from the start stop counting against the limit after kLongCall.
+  engine->computeBound_ = BlockingProbe::Supported();
   engine->completion_ = Completion::New(env, "pkcs11-napi completions", 0, 1, engine.get());
   // Only jobs in flight keep the process alive; an idle engine must not.
   engine->completion_.Unref(env);
@@ -92,7 +94,8 @@ void Engine::StartThreadLocked() {
 
 Engine::Info Engine::Snapshot(bool resetPeak) {
   std::lock_guard<std::mutex> lock(queueMutex_);
-  Info info{static_cast<unsigned>(threads_.size()), maxThreads_, LimitLocked(), computeBound_, peakRunning_};
+  Info info{static_cast<unsigned>(threads_.size()), maxThreads_, LimitLocked(), computeBound_,
+            static_cast<double>(blockedScore_) / kScoreMax, limitChanges_, peakRunning_};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -136,9 +139,11 @@ void Engine::NoteBlockingLocked(bool blocked) {
   }
   if (computeBound_ && blockedScore_ > kBlockingAbove) {
     computeBound_ = false;
+    ++limitChanges_;
     queueReady_.notify_all();  // threads held back by the limit may start now
   } else if (!computeBound_ && blockedScore_ < kComputeBelow) {
     computeBound_ = true;
+    ++limitChanges_;
   }
 }
 
@@ -189,7 +194,7 @@ void Engine::WorkerLoop(Worker& worker) {
       bool sampled = probing && ++worker.calls % kProbeEvery == 0;
       if (sampled) probe.Before();
       job->Execute();
-      bool blocked = sampled && probe.BlockedSinceBefore();
+      bool blocked = sampled && probe.WaitedSinceBefore();
       SessionKey key = job->key();
       bool scoped = job->scope() == Scope::Session;
       Complete(std::move(job));

@@ -16,8 +16,9 @@
 //
 // Threads beyond the cores help only a module that waits (a network HSM); for one that computes
 // (SoftHSM2) they queue on the cores and delay the JS thread. The engine samples whether calls
-// block (blocking_probe.h) and, while they do not, runs at most one call per core; a call running
-// longer than kLongCall stops counting, so a hung call never holds the others back.
+// wait (blocking_probe.h) and, while they do not, runs at most one call per core; once they do,
+// every thread may run. A call running longer than kLongCall stops counting against the limit,
+// so a hung call never holds the others back.
 #pragma once
 
 #include <napi.h>
@@ -54,6 +55,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
     unsigned callLimit;     // calls allowed to run at once now
     bool computeBound;      // sampled calls do not block: one call per core
+    double blockedShare;    // moving share of sampled calls that blocked, 0..1
+    unsigned limitChanges;  // times computeBound flipped
     unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
   };
   Info Snapshot(bool resetPeak);
@@ -105,10 +108,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<std::thread> threads_;
   std::deque<Worker> workers_;
   unsigned cores_ = 1;
-  // How often sampled calls blocked, 0..kScoreMax (a moving average); starts as "they block",
-  // which is the safe guess (every thread allowed) until calls show otherwise.
+  // How often sampled calls waited, 0..kScoreMax (a moving average).
   unsigned blockedScore_ = 0;
   bool computeBound_ = false;  // at most cores_ calls run at once
+  unsigned limitChanges_ = 0;
   bool watching_ = false;      // a thread waits with a timeout for calls that have run long
   unsigned idleThreads_ = 0;
   unsigned runningThreads_ = 0;          // threads running jobs
