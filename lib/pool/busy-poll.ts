@@ -9,8 +9,8 @@ import * as os from 'os';
  * came back within the budget, the pool keeps the loop turning with setImmediate instead: a
  * completion is picked up on the next turn. Every turn still runs timers and I/O, so nothing else
  * waits; the price is CPU (the JS thread stays busy while it polls) and an event-loop
- * utilization near 1 at low concurrency.
- * Calls slower than the budget (a network HSM) are not polled for: sleeping costs them little.
+ * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
+ * polled for: sleeping costs them little.
  */
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;

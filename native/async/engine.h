@@ -54,8 +54,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     unsigned threads;       // started so far
     unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
     unsigned callLimit;     // calls allowed to run at once now
-    bool computeBound;      // sampled calls do not block: one call per core
-    double blockedShare;    // moving share of sampled calls that blocked, 0..1
+    bool computeBound;      // sampled calls do not wait: one call per core
+    double blockedShare;    // moving share of sampled calls that waited, 0..1
     unsigned limitChanges;  // times computeBound flipped
     unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
   };
