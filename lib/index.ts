@@ -62,7 +62,7 @@ export type { PublicKeyAttributes } from './keys/spki';
 
 // Concurrent signing.
 export { SigningPool } from './pool/signing-pool';
-export type { SigningPoolOptions, PoolStats } from './pool/signing-pool';
+export type { SigningPoolOptions, PoolStats } from './pool/options';
 export type { KeyLocator } from './pool/key-binding';
 export { PoolError, QueueFullError, RequestTimeoutError, PoolClosedError, HsmUnavailableError } from './pool/errors';
 

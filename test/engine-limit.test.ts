@@ -11,6 +11,7 @@ import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, PKCS11, engineInfo, setThreadCount
 import type { Handle } from '../lib';
 import { generateEcKeyPair } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
+import { within } from './support/within';
 import { TestToken, createTestToken } from './support/softhsm';
 
 const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -60,17 +61,6 @@ async function signMany(count: number, on: Handle[] = sessions): Promise<void> {
       }
     }),
   );
-}
-
-/** `promise`'s outcome, or 'still waiting' after `ms`. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still waiting'> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 test('before any async call no thread runs, and calls are taken to compute: one per core', () => {

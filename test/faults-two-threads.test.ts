@@ -9,6 +9,7 @@
 import { CKF_RW_SESSION, CKM_SHA256, PKCS11, setThreadCount } from '../lib';
 import type { Handle } from '../lib';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
+import { within } from './support/within';
 import { TestToken, createTestToken } from './support/softhsm';
 
 let token: TestToken;
@@ -38,17 +39,6 @@ function slotOfToken(): Handle {
   const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label === token.label);
   if (slot === undefined) throw new Error('token not found behind the shim');
   return slot;
-}
-
-/** `promise`'s outcome, or 'still waiting' after `ms`. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'still waiting'> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 test('a completion held back while work was queued is delivered although both workers then hang', async () => {

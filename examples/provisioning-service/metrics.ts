@@ -3,7 +3,7 @@
  * and status, certificates issued, failures by reason, issuance latency quantiles, and the
  * signing pool's own statistics read at scrape time.
  */
-import type { PoolStats } from '../../lib/pool/signing-pool';
+import type { PoolStats } from '../../lib/pool/options';
 import { QuantileWindow } from './quantiles';
 
 const QUANTILES = [0.5, 0.9, 0.99] as const;
