@@ -5,6 +5,7 @@
 #include "async/engine.h"
 #include "binding/module_object.h"
 #include "marshal/args.h"
+#include "ops/runner.h"
 
 namespace p11 {
 
@@ -57,6 +58,25 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// The pool's busy-poll (lib/pool/busy-poll.ts): while it polls, completions wait for
+// pollCompletions() on each turn instead of waking the JS thread (see Engine::StartPolling).
+Napi::Value StartCompletionPolling(const Napi::CallbackInfo& info) {
+  GetEngine(info.Env()).StartPolling();
+  return info.Env().Undefined();
+}
+
+// Settles the calls finished since the last turn; returns how many.
+Napi::Value PollCompletions(const Napi::CallbackInfo& info) {
+  AddonData& data = GetAddonData(info.Env());
+  return Napi::Number::New(info.Env(), data.engine ? static_cast<double>(data.engine->PollCompletions(info.Env())) : 0);
+}
+
+Napi::Value StopCompletionPolling(const Napi::CallbackInfo& info) {
+  AddonData& data = GetAddonData(info.Env());
+  if (data.engine) data.engine->StopPolling(info.Env());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -72,6 +92,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
+  exports.Set("startCompletionPolling", Napi::Function::New(env, StartCompletionPolling, "startCompletionPolling"));
+  exports.Set("pollCompletions", Napi::Function::New(env, PollCompletions, "pollCompletions"));
+  exports.Set("stopCompletionPolling", Napi::Function::New(env, StopCompletionPolling, "stopCompletionPolling"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

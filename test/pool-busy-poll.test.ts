@@ -39,6 +39,33 @@ describe('BusyPoll rules', () => {
     expect(off.polling).toBe(false);
   });
 
+  test('registers with the completion source once, polls it every turn, and unregisters when done', async () => {
+    const calls: string[] = [];
+    let inFlight = 1;
+    const source = { start: () => calls.push('start'), poll: () => calls.push('poll'), stop: () => calls.push('stop') };
+    const poll = new BusyPoll(60_000, () => inFlight, 2, source);
+    poll.callStarted(performance.now());
+    poll.callStarted(performance.now()); // a second call while polling: no second registration
+    await nextTurn();
+    await nextTurn();
+    inFlight = 0;
+    await nextTurn();
+    await nextTurn();
+    expect(poll.polling).toBe(false);
+    expect(calls[0]).toBe('start');
+    expect(calls.filter((c) => c === 'start')).toHaveLength(1);
+    expect(calls.filter((c) => c === 'stop')).toHaveLength(1);
+    expect(calls[calls.length - 1]).toBe('stop');
+    expect(calls.filter((c) => c === 'poll').length).toBeGreaterThanOrEqual(2);
+
+    // stop() while polling unregisters too.
+    const again: string[] = [];
+    const other = new BusyPoll(60_000, () => 1, 2, { start: () => again.push('start'), poll: () => undefined, stop: () => again.push('stop') });
+    other.callStarted(performance.now());
+    other.stop();
+    expect(again).toEqual(['start', 'stop']);
+  });
+
   test('stops at the budget, and does not start for calls that take longer than it', async () => {
     const poll = new BusyPoll(2, () => 1, 4);
     poll.callStarted(performance.now());
@@ -111,6 +138,23 @@ describe('SigningPool busy-polling on SoftHSM2', () => {
     expect(on.after).toBeLessThan(0.5);
     expect(off.after).toBeLessThan(0.5);
     expect(off.signing).toBeLessThan(on.signing);
+  });
+
+  test('an answer that comes after the polling gave up still arrives', async () => {
+    // An RSA-2048 signature takes far longer than a 20 µs budget. A fresh pool polls for its
+    // first answer (it has no latency average yet), gives up while the call is still in the
+    // module, and the answer must come back through the engine's usual wake-up.
+    const session = await module.findSlot(token.label).openSession();
+    await session.login(token.userPin);
+    await generateKeyPair(session, { algorithm: 'rsa', modulusBits: 2048 }, { label: 'poll-rsa' });
+    await session.close();
+    const lengths: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const pool = await SigningPool.open({ module, token: token.label, key: { label: 'poll-rsa' }, pin: token.userPin, size: 1, busyPollMicros: 20 });
+      lengths.push((await pool.sign(Buffer.from(`message ${i}`))).length);
+      await pool.close();
+    }
+    expect(lengths).toEqual(Array(10).fill(256));
   });
 
   test('busyPollMicros must be a non-negative number', async () => {

@@ -264,5 +264,9 @@ export interface NativeBinding {
   /** Worker threads for async calls; only before the first async call. */
   setThreadCount(count: number): void;
   engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
+  /** Busy-poll support (lib/pool/busy-poll.ts): completions wait for pollCompletions() meanwhile. */
+  startCompletionPolling(): void;
+  pollCompletions(): number;
+  stopCompletionPolling(): void;
   napiVersion: number;
 }

@@ -12,8 +12,21 @@ import * as os from 'os';
  * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
  * polled for: sleeping costs them little.
  */
+/**
+ * The engine's side of polling: while a poller is registered, finished calls wait for poll()
+ * instead of waking the JS thread (one hop fewer per answer); stop() settles whatever is left.
+ */
+export interface CompletionSource {
+  start(): void;
+  poll(): void;
+  stop(): void;
+}
+
+const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
+
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
+  private registered = false;
   private until = 0;
   /** Moving average of call latency, ms. */
   private averageMs = 0;
@@ -23,6 +36,7 @@ export class BusyPoll {
     private readonly budgetMs: number,
     private readonly inFlight: () => number,
     cores: number = availableCores(),
+    private readonly source: CompletionSource = NO_SOURCE,
   ) {
     // On one core the polling would take the core the call runs on. With as many calls as
     // cores it still pays on this 2-vCPU VM (22k vs 18k ECDSA signs/s at 2 in flight); beyond,
@@ -34,7 +48,12 @@ export class BusyPoll {
   callStarted(at: number): void {
     if (this.budgetMs <= 0 || this.inFlight() > this.maxInFlight || this.averageMs > this.budgetMs) return;
     this.until = at + this.budgetMs;
-    if (this.turning === undefined) this.turning = setImmediate(this.turn);
+    if (this.turning !== undefined) return;
+    if (!this.registered) {
+      this.registered = true;
+      this.source.start();
+    }
+    this.turning = setImmediate(this.turn);
   }
 
   /** A call came back after `latencyMs`. */
@@ -50,12 +69,23 @@ export class BusyPoll {
   stop(): void {
     if (this.turning !== undefined) clearImmediate(this.turning);
     this.turning = undefined;
+    this.unregister();
+  }
+
+  private unregister(): void {
+    if (!this.registered) return;
+    this.registered = false;
+    this.source.stop(); // answers that came in since the last turn are settled here
   }
 
   private readonly turn = (): void => {
     this.turning = undefined;
+    this.source.poll();
     const inFlight = this.inFlight();
-    if (inFlight === 0 || inFlight > this.maxInFlight || performance.now() >= this.until) return;
+    if (inFlight === 0 || inFlight > this.maxInFlight || performance.now() >= this.until) {
+      this.unregister();
+      return;
+    }
     this.turning = setImmediate(this.turn);
   };
 }

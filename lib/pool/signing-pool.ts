@@ -1,3 +1,4 @@
+import { binding } from '../binding';
 import { Pkcs11Error } from '../errors';
 import type { Pkcs11Signer, SignerKeyType } from '../keys/signer';
 import type { Slot } from '../module/slot';
@@ -110,7 +111,16 @@ export class SigningPool {
     const period = Math.min(250, Math.max(5, Math.floor(this.timeoutMs / 10)));
     this.sweeper = setInterval(() => this.sweep(), period);
     this.sweeper.unref();
-    this.busyPoll = new BusyPoll(options.busyPollMicros === undefined ? 0.25 : options.busyPollMicros / 1000, () => this.callsInFlight);
+    this.busyPoll = new BusyPoll(
+      options.busyPollMicros === undefined ? 0.25 : options.busyPollMicros / 1000,
+      () => this.callsInFlight,
+      undefined,
+      {
+        start: () => binding.startCompletionPolling(),
+        poll: () => binding.pollCompletions(),
+        stop: () => binding.stopCompletionPolling(),
+      },
+    );
   }
 
   /** Opens the pool: finds the token and the key, logs in once, and checks the key. */

@@ -293,7 +293,7 @@ void Engine::Complete(std::unique_ptr<Job> job) {
     return;
   }
   done_.push_back(std::move(job));
-  if (wakeScheduled_) return;
+  if (wakeScheduled_ || pollers_ > 0) return;
   // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
   // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
   // past as many as there are jobs still queued (the JS thread must answer while the workers
@@ -320,13 +320,37 @@ void Engine::WakeLocked() {
 
 void Engine::FlushDeferred() {
   std::lock_guard<std::mutex> lock(doneMutex_);
-  if (!closed_ && !wakeScheduled_ && !done_.empty()) WakeLocked();
+  if (!closed_ && !wakeScheduled_ && pollers_ == 0 && !done_.empty()) WakeLocked();
+}
+
+void Engine::StartPolling() {
+  std::lock_guard<std::mutex> lock(doneMutex_);
+  ++pollers_;
+}
+
+size_t Engine::PollCompletions(Napi::Env env) {
+  {
+    std::lock_guard<std::mutex> lock(doneMutex_);
+    if (done_.empty()) return 0;
+  }
+  return SettleAll(env);
+}
+
+void Engine::StopPolling(Napi::Env env) {
+  bool ready = false;
+  {
+    std::lock_guard<std::mutex> lock(doneMutex_);
+    if (pollers_ > 0) --pollers_;
+    // Completions that arrived since the last turn woke nobody: settle them now.
+    ready = pollers_ == 0 && !done_.empty();
+  }
+  if (ready) SettleAll(env);
 }
 
 void Engine::FlusherLoop() {
   std::unique_lock<std::mutex> lock(doneMutex_);
   while (!closed_) {
-    if (done_.empty() || wakeScheduled_) {
+    if (done_.empty() || wakeScheduled_ || pollers_ > 0) {
       flusherIdle_ = true;
       flusherReady_.wait(lock);
       flusherIdle_ = false;
@@ -345,7 +369,7 @@ void Engine::SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nul
   if (env != nullptr) engine->SettleAll(env);
 }
 
-void Engine::SettleAll(Napi::Env env) {
+size_t Engine::SettleAll(Napi::Env env) {
   std::vector<std::unique_ptr<Job>> batch;
   {
     std::lock_guard<std::mutex> lock(doneMutex_);
@@ -365,6 +389,7 @@ void Engine::SettleAll(Napi::Env env) {
   }
   pending_ -= batch.size();
   if (pending_ == 0 && !batch.empty()) completion_.Unref(env);
+  return batch.size();
 }
 
 void Engine::Shutdown() {

@@ -65,6 +65,13 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void ReplaceStuckThreads(unsigned count);
   size_t pending() const { return pending_; }
 
+  // JS thread. While at least one caller polls (the pool's busy-poll, lib/pool/busy-poll.ts),
+  // workers do not wake the JS thread through the thread-safe function: the poller settles what
+  // is ready on each turn of the loop, and the last one to stop settles whatever is left.
+  void StartPolling();
+  size_t PollCompletions(Napi::Env env);  // returns how many were settled
+  void StopPolling(Napi::Env env);
+
   // For a synchronous call on the JS thread: waits until the session (or, for AllSessions,
   // every session of the library) has no call running, and holds it until ReleaseForSync.
   void ClaimForSync(Scope scope, const SessionKey& key);
@@ -95,7 +102,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void FlushDeferred();
   void FlusherLoop();
   static void SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nullptr_t*);
-  void SettleAll(Napi::Env env);
+  size_t SettleAll(Napi::Env env);
 
   using Completion = Napi::TypedThreadSafeFunction<Engine, std::nullptr_t, SettleBatch>;
 
@@ -133,6 +140,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::mutex doneMutex_;
   std::vector<std::unique_ptr<Job>> done_;
   bool wakeScheduled_ = false;
+  unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
   std::chrono::steady_clock::time_point batchStart_;  // first completion held back
   std::thread flusher_;                               // wakes the JS thread for a stale batch
   std::condition_variable flusherReady_;
