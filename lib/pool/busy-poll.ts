@@ -1,18 +1,6 @@
 import * as os from 'os';
 
 /**
- * Keeps the event loop turning while a fast call is in flight.
- *
- * With one request in flight the JS thread sleeps in the kernel until the engine thread's
- * completion wakes it, and on a VM that wake-up alone costs 15–20 µs: a third of an ECDSA
- * signature on SoftHSM2. While few calls are in flight (at most one per core) and recent calls
- * came back within the budget, the pool keeps the loop turning with setImmediate instead: a
- * completion is picked up on the next turn. Every turn still runs timers and I/O, so nothing else
- * waits; the price is CPU (the JS thread stays busy while it polls) and an event-loop
- * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
- * polled for: sleeping costs them little.
- */
-/**
  * The engine's side of polling: while a poller is registered, finished calls wait for poll()
  * instead of waking the JS thread (one hop fewer per answer); stop() settles whatever is left.
  */
@@ -24,6 +12,18 @@ export interface CompletionSource {
 
 const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
 
+/**
+ * Keeps the event loop turning while a fast call is in flight.
+ *
+ * With one request in flight the JS thread sleeps in the kernel until the engine thread's
+ * completion wakes it, and on a VM that wake-up alone costs 15–20 µs: a third of an ECDSA
+ * signature on SoftHSM2. While few calls are in flight (at most one per core) and recent calls
+ * came back within the budget, the pool keeps the loop turning with setImmediate instead: a
+ * completion is picked up on the next turn. Every turn still runs timers and I/O, so nothing else
+ * waits; the price is CPU (the JS thread stays busy while it polls) and an event-loop
+ * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
+ * polled for: sleeping costs them little.
+ */
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
   private registered = false;
