@@ -189,7 +189,6 @@ void Engine::WorkerLoop(Worker& worker) {
     worker.since = std::chrono::steady_clock::now();
     peakRunning_ = std::max(peakRunning_, ActiveLocked(worker.since));
     while (job) {
-      worker.since = std::chrono::steady_clock::now();
       lock.unlock();
       bool sampled = probing && ++worker.calls % kProbeEvery == 0;
       if (sampled) probe.Before();
@@ -201,6 +200,7 @@ void Engine::WorkerLoop(Worker& worker) {
       lock.lock();
       if (sampled) NoteBlockingLocked(blocked);
       if (scoped) job = ReleaseLocked(key);
+      if (job) worker.since = std::chrono::steady_clock::now();  // the session's next call
     }
     worker.running = false;
     --runningThreads_;
