@@ -3,6 +3,8 @@
  * SoftHSM2 holds them):
  * - a completion held back for a batch (the workers still had queued work) reaches JS even when
  *   both workers then hang: the flusher delivers it;
+ * - answers of slow calls behind a deep queue are held back longer than 1 ms, and reach JS in
+ *   batches (each wake-up of the JS thread takes a core from a worker);
  * - calls given up on by C_Finalize({ abandonCalls: true }) keep their threads forever when the
  *   module never returns them (p11-kit-client on a dead connection): the engine replaces them.
  */
@@ -58,6 +60,42 @@ test('a completion held back while work was queued is delivered although both wo
   for (const session of [s1, s2, s3, s4]) m.C_CloseSession(session);
 
   expect({ outcome, hangs }).toEqual({ outcome: 32, hangs: 2 });
+});
+
+test('answers of slow calls behind a deep queue reach JS in batches', async () => {
+  const sessions = Array.from({ length: 40 }, () => m.C_OpenSession(slotOfToken(), CKF_RW_SESSION));
+  // Two threads, 1 ms per call, 40 clients each digesting three times: an answer every half
+  // millisecond with about 38 calls queued. Held back 1 ms, answers would come about two at a
+  // time (61 wake-ups here); held back a quarter of the queue's 19 ms (at most 4 ms), about eight
+  // at a time on a quiet machine (28 wake-ups), fewer when calls run slow (35–40 with three CPU
+  // hogs on two cores).
+  control.set({ 'delay.C_Digest': 1 });
+  // Answers settled by one wake-up of the JS thread arrive in one turn of the event loop: a turn
+  // with answers counts once, until setImmediate (the turn's check phase) opens the next.
+  let answers = 0;
+  let wakeUps = 0;
+  let counted = false;
+  const arrived = () => {
+    answers++;
+    if (counted) return;
+    counted = true;
+    wakeUps++;
+    setImmediate(() => (counted = false));
+  };
+  await Promise.all(
+    sessions.map(async (session) => {
+      for (let i = 0; i < 3; i++) {
+        await m.digest(session, CKM_SHA256, Buffer.from('slow'));
+        arrived();
+      }
+    }),
+  );
+  control.unset('delay.C_Digest');
+  for (const session of sessions) m.C_CloseSession(session);
+
+  expect(answers).toBe(120);
+  expect(wakeUps).toBeGreaterThanOrEqual(120 / 16);
+  expect(wakeUps).toBeLessThanOrEqual(120 / 2.25);
 });
 
 test('two calls hung with a two-thread engine, abandoned by C_Finalize: the next initialisation still gets threads', async () => {

@@ -6,8 +6,9 @@
 // by the thread that finishes the session's current call (no thread ever blocks on a session). Finished jobs go
 // to a completion list; the first one in an empty list schedules ONE thread-safe-function call,
 // which settles every job finished by the time it runs. While the workers have queued work,
-// that call waits for a batch (up to 16 completions or 1 ms, or a worker running out of work):
-// under load one wake-up of the JS thread settles many promises.
+// that call waits for a batch (up to 16 completions, or a quarter of the time the queued work
+// keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
+// wake-up of the JS thread settles many promises.
 //
 // Waking a sleeping thread costs 15-20 µs on a VM (as much as half an ECDSA signature), so a
 // thread that runs out of work first spins briefly (yielding its core) for the next job: with one
@@ -98,6 +99,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
   void RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs);
   void Complete(std::unique_ptr<Job> job);
+  void NoteCallTime(std::chrono::steady_clock::duration took);
+  std::chrono::microseconds DeferralFor(size_t queued) const;
   void WakeLocked();
   void FlushDeferred();
   void FlusherLoop();
@@ -125,6 +128,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   unsigned peakRunning_ = 0;
   bool spinning_ = false;                // a thread is spinning for the next job (under queueMutex_)
   std::atomic<size_t> queued_{0};        // queue_.size(), readable without the lock while spinning
+  std::atomic<unsigned> callLimit_{1};   // LimitLocked(), readable without the lock
+  std::atomic<long long> callNanos_{0};  // moving average of a call's duration
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
@@ -141,7 +146,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<std::unique_ptr<Job>> done_;
   bool wakeScheduled_ = false;
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
-  std::chrono::steady_clock::time_point batchStart_;  // first completion held back
+  std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
   std::thread flusher_;                               // wakes the JS thread for a stale batch
   std::condition_variable flusherReady_;
   bool flusherIdle_ = false;
