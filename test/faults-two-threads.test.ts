@@ -67,8 +67,8 @@ test('answers of slow calls behind a deep queue reach JS in batches', async () =
   // Two threads, 1 ms per call, 40 clients each digesting three times: an answer every half
   // millisecond with about 38 calls queued. Held back 1 ms, answers would come about two at a
   // time (61 wake-ups here); held back a quarter of the queue's 19 ms (at most 4 ms), about eight
-  // at a time on a quiet machine (28 wake-ups), fewer when calls run slow (35–40 with three CPU
-  // hogs on two cores).
+  // at a time on a quiet machine (28 wake-ups), fewer per wake-up when calls run slow (35–40
+  // wake-ups with three CPU hogs on two cores).
   control.set({ 'delay.C_Digest': 1 });
   // Answers settled by one wake-up of the JS thread arrive in one turn of the event loop: a turn
   // with answers counts once, until setImmediate (the turn's check phase) opens the next.

@@ -323,8 +323,8 @@ void Engine::Complete(std::unique_ptr<Job> job) {
   // past as many as there are jobs still queued (the JS thread must answer while the workers
   // still have work, or they idle while it does), a worker running out of work, or DeferralFor
   // (the flusher, also for calls that never return). Each wake-up of the JS thread takes a core
-  // from a worker on a busy machine: with RSA-2048 answers every 250 µs, a fixed 1 ms cost 3%
-  // of the throughput against batches of 16.
+  // from a worker on a busy machine: with RSA-2048 answers every 250 µs, a fixed 1 ms cost up to
+  // 3% of the throughput against batches of 16.
   size_t queued = queued_.load(std::memory_order_acquire);
   if (done_.size() < std::min(queued, kBatch)) {
     if (done_.size() == 1) batchDue_ = std::chrono::steady_clock::now() + DeferralFor(queued);
