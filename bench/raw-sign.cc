@@ -9,6 +9,7 @@
 // argv, which other users can read in ps.
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,12 +205,16 @@ int main(int argc, char** argv) {
   long rssBefore = RssKb();
 
   SleepFor(config.warmup);
+  // The process's CPU time and context switches over the window, all threads (RUSAGE_SELF).
+  rusage usage0{}, usage1{};
+  getrusage(RUSAGE_SELF, &usage0);
   unsigned long start = Total(workers);
   double t0 = Now();
   measuring = true;
   SleepFor(config.duration);
   unsigned long end = Total(workers);
   double t1 = Now();
+  getrusage(RUSAGE_SELF, &usage1);
   measuring = false;
   stop = true;
   for (auto& w : workers) pthread_join(w.thread, nullptr);
@@ -219,11 +224,15 @@ int main(int argc, char** argv) {
   for (auto& w : workers) all.insert(all.end(), w.latencies.begin(), w.latencies.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all.empty() ? 0 : all[std::min(all.size() - 1, (size_t)(p * all.size()))] * 1e3; };
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  double cpu = seconds(usage1.ru_utime) + seconds(usage1.ru_stime) - seconds(usage0.ru_utime) - seconds(usage0.ru_stime);
   printf(
       "{\"threads\":%d,\"signs\":%lu,\"seconds\":%.6f,\"signsPerSec\":%.1f,"
-      "\"latencyMs\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},\"rssBeforeKb\":%ld,\"rssAfterKb\":%ld}\n",
+      "\"latencyMs\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},\"rssBeforeKb\":%ld,\"rssAfterKb\":%ld,"
+      "\"cpuSeconds\":%.6f,\"voluntarySwitches\":%ld,\"involuntarySwitches\":%ld}\n",
       config.threads, end - start, t1 - t0, (end - start) / (t1 - t0), pct(0.5), pct(0.99),
-      all.empty() ? 0 : all.back() * 1e3, rssBefore, rssAfter);
+      all.empty() ? 0 : all.back() * 1e3, rssBefore, rssAfter, cpu, usage1.ru_nvcsw - usage0.ru_nvcsw,
+      usage1.ru_nivcsw - usage0.ru_nivcsw);
   fflush(stdout);
   for (auto& w : workers) f->C_CloseSession(w.session);
   f->C_Finalize(nullptr);

@@ -99,6 +99,13 @@ function medianOf(results: RunResult[]): Median {
     rssAfterMb: m((r) => r.rssAfterMb)!,
     otherCores: m((r) => r.otherCores),
     ourCores: m((r) => r.ourCores),
+    perSign: results.every((r) => r.perSign)
+      ? {
+          cpuMicros: m((r) => r.perSign?.cpuMicros)!,
+          voluntarySwitches: m((r) => r.perSign?.voluntarySwitches)!,
+          involuntarySwitches: m((r) => r.perSign?.involuntarySwitches)!,
+        }
+      : undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 /** The shapes passed between the orchestrator, the load processes and the reports. */
 import type { MechanismName } from './mechanisms';
+import type { PerSign } from './per-sign';
 
 /** raw-c: the C baseline; pkcs11js: the other binding; ours-pool: SigningPool; ours-raw: module.native.sign. */
 export type LoadName = 'raw-c' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
@@ -47,4 +48,6 @@ export interface RunResult {
   ourCores?: number;
   /** 1, or more when a run disturbed by other processes was measured again. */
   attempts?: number;
+  /** The load process's CPU time and context switches per signature over the window (per-sign.ts). */
+  perSign?: PerSign;
 }

@@ -13,7 +13,11 @@ const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'bench', 'cli.js');
 
 interface Results {
-  points: { mechanism: string; concurrency: number; loads: Record<string, { signsPerSec: unknown }> }[];
+  points: {
+    mechanism: string;
+    concurrency: number;
+    loads: Record<string, { signsPerSec: unknown; perSign?: Record<string, unknown> }>;
+  }[];
   charts: string[];
 }
 
@@ -39,6 +43,16 @@ describe('npm run bench (smoke)', () => {
           expect(typeof signsPerSec).toBe('number');
           expect(Number.isFinite(signsPerSec)).toBe(true);
           expect(signsPerSec as number).toBeGreaterThan(0);
+          // What a signature cost the load's process over the window: some CPU, and a count of
+          // context switches (possibly none).
+          const per = point!.loads[load]?.perSign;
+          expect(per).toBeDefined();
+          expect(per!.cpuMicros as number).toBeGreaterThan(0);
+          expect(Number.isFinite(per!.cpuMicros)).toBe(true);
+          for (const key of ['voluntarySwitches', 'involuntarySwitches']) {
+            expect(Number.isFinite(per![key])).toBe(true);
+            expect(per![key] as number).toBeGreaterThanOrEqual(0);
+          }
         }
       }
       expect(results.charts).toHaveLength(1);

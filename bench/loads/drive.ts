@@ -6,6 +6,7 @@
  */
 import { monitorEventLoopDelay, performance } from 'perf_hooks';
 
+import { perSign } from '../per-sign';
 import type { RunResult } from '../types';
 
 /** The event-loop delay timer's period. Node records the whole tick interval; we subtract it. */
@@ -77,12 +78,14 @@ export async function drive(
   const startCount = completed;
   const start = performance.now();
   const eluStart = performance.eventLoopUtilization();
+  const usageStart = process.resourceUsage();
   delay.enable();
   measuring = true;
 
   await sleep(durationMs);
   const endCount = completed;
   const end = performance.now();
+  const usageEnd = process.resourceUsage();
   const elu = performance.eventLoopUtilization(eluStart).utilization;
   measuring = false;
   delay.disable();
@@ -103,6 +106,12 @@ export async function drive(
       eldP99Ms: delay.count > 0 ? Math.max(0, delay.percentile(99) / 1e6 - ELD_RESOLUTION_MS) : 0,
       rssBeforeMb,
       rssAfterMb: rssMb(),
+      perSign: perSign(
+        endCount - startCount,
+        usageEnd.userCPUTime + usageEnd.systemCPUTime - usageStart.userCPUTime - usageStart.systemCPUTime,
+        usageEnd.voluntaryContextSwitches - usageStart.voluntaryContextSwitches,
+        usageEnd.involuntaryContextSwitches - usageStart.involuntaryContextSwitches,
+      ),
     },
     lastSignature,
   };

@@ -11,6 +11,7 @@ import * as path from 'path';
 
 import { signInput } from '../mechanisms';
 import { packageRoot } from '../paths';
+import { perSign } from '../per-sign';
 import type { RunResult, RunSpec } from '../types';
 
 function compilers(): string[] {
@@ -77,6 +78,12 @@ export function runRawSign(binary: string, spec: RunSpec, env: NodeJS.ProcessEnv
         latencyMs: latency,
         rssBeforeMb: (parsed.rssBeforeKb as number) / 1024,
         rssAfterMb: (parsed.rssAfterKb as number) / 1024,
+        perSign: perSign(
+          parsed.signs as number,
+          (parsed.cpuSeconds as number) * 1e6,
+          parsed.voluntarySwitches as number,
+          parsed.involuntarySwitches as number,
+        ),
       });
     });
   });

@@ -4,10 +4,14 @@
  */
 import { MECHANISMS } from '../mechanisms';
 import type { MechanismName } from '../mechanisms';
+import type { PerSign } from '../per-sign';
 import type { Point } from '../runner';
 
 const num = (n: number | undefined, digits = 0) =>
   n === undefined || Number.isNaN(n) ? '-' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** Context switches per signature, voluntary/involuntary. */
+const switches = (per: PerSign | undefined) => (per ? `${num(per.voluntarySwitches, 2)}/${num(per.involuntarySwitches, 2)}` : '-');
 
 function render(rows: string[][], rightAlign: boolean[]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -34,6 +38,10 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
     'ELU js',
     'ELD p99',
     'cores',
+    'µs/sig C',
+    'µs/sig',
+    'sw/sig C',
+    'sw/sig',
     'RSS MB',
   ];
   const rows = [header];
@@ -55,6 +63,10 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
       num(p.loads.pkcs11js?.elu, 2),
       num(pool?.eldP99Ms, 2),
       num(pool?.ourCores, 2),
+      num(p.loads['raw-c']?.perSign?.cpuMicros, 1),
+      num(pool?.perSign?.cpuMicros, 1),
+      switches(p.loads['raw-c']?.perSign),
+      switches(pool?.perSign),
       pool ? `${num(pool.rssBeforeMb)}→${num(pool.rssAfterMb)}` : '-',
     ]);
   }
@@ -65,5 +77,6 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
 export const TABLE_LEGEND = [
   'pool = SigningPool.sign(); ours-raw = module.native.sign() one session per client; raw C = bench/raw-sign.cc, one pthread per client.',
   'Latency, ELU (main-thread event-loop utilization), ELD p99 (event-loop delay, ms), cores (CPU used by the load, all threads) and RSS',
-  'are ours-pool\'s; ELU js is pkcs11js\'s.',
+  'are ours-pool\'s; ELU js is pkcs11js\'s. µs/sig (CPU time of the load process per signature, all threads) and sw/sig',
+  '(its context switches per signature, voluntary/involuntary) are over the measured window, for raw C (C) and the pool.',
 ].join('\n');
