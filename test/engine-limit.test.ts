@@ -72,6 +72,8 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     blockedShare: 0,
     limitChanges: 0,
     peakRunning: 0,
+    jsWakeups: 0,
+    flusherWakeups: 0,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));

@@ -5,10 +5,12 @@
  *   both workers then hang: the flusher delivers it;
  * - answers of slow calls behind a deep queue are held back longer than 1 ms, and reach JS in
  *   batches (each wake-up of the JS thread takes a core from a worker);
+ * - while calls keep finishing, the flusher looks at held-back answers every few milliseconds,
+ *   not after every batch (each of its wake-ups, too, takes a core from a worker);
  * - calls given up on by C_Finalize({ abandonCalls: true }) keep their threads forever when the
  *   module never returns them (p11-kit-client on a dead connection): the engine replaces them.
  */
-import { CKF_RW_SESSION, CKM_SHA256, PKCS11, setThreadCount } from '../lib';
+import { CKF_RW_SESSION, CKM_SHA256, PKCS11, engineInfo, setThreadCount } from '../lib';
 import type { Handle } from '../lib';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
 import { within } from './support/within';
@@ -96,6 +98,36 @@ test('answers of slow calls behind a deep queue reach JS in batches', async () =
   expect(answers).toBe(120);
   expect(wakeUps).toBeGreaterThanOrEqual(120 / 16);
   expect(wakeUps).toBeLessThanOrEqual(120 / 2.25);
+});
+
+test('while calls keep finishing, the flusher does not wake for every batch', async () => {
+  const sessions = Array.from({ length: 8 }, () => m.C_OpenSession(slotOfToken(), CKF_RW_SESSION));
+  // Fast calls, eight in flight on two threads: about six queued, so answers are held back and
+  // go to JS in batches of up to six, many batches per millisecond. Workers deliver the batches
+  // themselves (by count, or past their deadline); the flusher, which only matters when no call
+  // finishes, looks every 2 ms (kFlusherTick). It used to be woken by a batch starting while it
+  // slept, and then to sleep until that batch's deadline (at least 1 ms): up to two wake-ups a
+  // millisecond.
+  control.unset('stats.always'); // writing the shim's statistics file after every call is slow
+  const before = engineInfo();
+  const started = performance.now();
+  await Promise.all(
+    sessions.map(async (session) => {
+      for (let i = 0; i < 500; i++) await m.digest(session, CKM_SHA256, Buffer.from('fast'));
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const after = engineInfo();
+  control.set({ 'stats.always': 1 });
+  for (const session of sessions) m.C_CloseSession(session);
+
+  const jsWakeups = after.jsWakeups - before.jsWakeups;
+  const flusherWakeups = after.flusherWakeups - before.flusherWakeups;
+  expect(jsWakeups).toBeGreaterThanOrEqual(4000 / 16);
+  // One wake-up per 2 ms tick while calls finish (here about 14 in 30 ms, against 48 when it was
+  // woken per batch). At worst three per 4 ms: a tick in which no call finished (a descheduled
+  // process) sends it to its idle sleep, and the next batch wakes it from there.
+  expect(flusherWakeups).toBeLessThanOrEqual((elapsedMs * 3) / 4 + 3);
 });
 
 test('two calls hung with a two-thread engine, abandoned by C_Finalize: the next initialisation still gets threads', async () => {

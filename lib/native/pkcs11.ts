@@ -256,6 +256,10 @@ export interface EngineInfo {
    * calls that had run past the long-call allowance (5 ms) by then.
    */
   peakRunning: number;
+  /** Wake-ups of the JS thread to settle finished calls (one settles a batch), since the engine started. */
+  jsWakeups: number;
+  /** Wake-ups of the engine's flusher thread (it delivers batches no worker delivers), since the engine started. */
+  flusherWakeups: number;
 }
 
 export interface NativeBinding {

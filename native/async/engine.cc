@@ -21,6 +21,8 @@ constexpr size_t kBatch = 16;
 constexpr std::chrono::microseconds kMinDeferral{1000};
 constexpr std::chrono::microseconds kMaxDeferral{4000};
 constexpr unsigned kDeferralShare = 4;  // of the queued work's duration
+// The flusher (for batches no worker delivers) checks their deadline at most this often.
+constexpr std::chrono::microseconds kFlusherTick{2000};
 
 // Thread limit (see engine.h): a call running longer than this no longer counts against it.
 constexpr std::chrono::milliseconds kLongCall{5};
@@ -99,8 +101,15 @@ void Engine::StartThreadLocked() {
 
 Engine::Info Engine::Snapshot(bool resetPeak) {
   std::lock_guard<std::mutex> lock(queueMutex_);
-  Info info{static_cast<unsigned>(threads_.size()), maxThreads_, LimitLocked(), computeBound_,
-            static_cast<double>(blockedScore_) / kScoreMax, limitChanges_, peakRunning_};
+  Info info{static_cast<unsigned>(threads_.size()),
+            maxThreads_,
+            LimitLocked(),
+            computeBound_,
+            static_cast<double>(blockedScore_) / kScoreMax,
+            limitChanges_,
+            peakRunning_,
+            jsWakeups_.load(std::memory_order_relaxed),
+            flusherWakeups_.load(std::memory_order_relaxed)};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -218,7 +227,7 @@ bool Engine::TryClaimLocked(const Job& job) {
   if (job.scope() != Scope::Session) return true;
   const SessionKey& key = job.key();
   if (exclusive_.count(LibraryOf(key)) != 0 || busySessions_.count(key) != 0) return false;
-  busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
+  busySessions_.emplace(key, JobList());
   ++busyPerLibrary_[LibraryOf(key)];
   return true;
 }
@@ -247,7 +256,7 @@ std::unique_ptr<Job> Engine::ReleaseLocked(const SessionKey& key) {
   return nullptr;
 }
 
-void Engine::RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs) {
+void Engine::RequeueLocked(JobList& jobs) {
   // Back to the front of the queue, in their original order, ahead of later calls.
   while (!jobs.empty()) {
     queue_.push_front(std::move(jobs.back()));
@@ -268,7 +277,7 @@ void Engine::ClaimForSync(Scope scope, const SessionKey& key) {
     claimsChanged_.wait(lock, [&] {
       return exclusive_.count(LibraryOf(key)) == 0 && busySessions_.count(key) == 0;
     });
-    busySessions_.emplace(key, std::deque<std::unique_ptr<Job>>());
+    busySessions_.emplace(key, JobList());
     ++busyPerLibrary_[LibraryOf(key)];
   }
   --syncWaiters_;
@@ -285,7 +294,7 @@ void Engine::ReleaseForSync(Scope scope, const SessionKey& key) {
   }
   auto busy = busySessions_.find(key);
   if (busy == busySessions_.end()) return;
-  std::deque<std::unique_ptr<Job>> parked = std::move(busy->second);
+  JobList parked = std::move(busy->second);
   busySessions_.erase(busy);
   auto count = busyPerLibrary_.find(LibraryOf(key));
   if (count != busyPerLibrary_.end() && --count->second == 0) busyPerLibrary_.erase(count);
@@ -311,42 +320,62 @@ std::chrono::microseconds Engine::DeferralFor(size_t queued) const {
 }
 
 void Engine::Complete(std::unique_ptr<Job> job) {
-  std::lock_guard<std::mutex> lock(doneMutex_);
-  if (closed_) {
-    job->Abandon();
-    return;
-  }
-  done_.push_back(std::move(job));
-  if (wakeScheduled_ || pollers_ > 0) return;
-  // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
-  // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
-  // past as many as there are jobs still queued (the JS thread must answer while the workers
-  // still have work, or they idle while it does), a worker running out of work, or DeferralFor
-  // (the flusher, also for calls that never return). Each wake-up of the JS thread takes a core
-  // from a worker on a busy machine: with RSA-2048 answers every 250 µs, a fixed 1 ms cost up to
-  // 3% of the throughput against batches of 16.
-  size_t queued = queued_.load(std::memory_order_acquire);
-  if (done_.size() < std::min(queued, kBatch)) {
-    if (done_.size() == 1) batchDue_ = std::chrono::steady_clock::now() + DeferralFor(queued);
-    if (!flusher_.joinable()) {
-      flusher_ = std::thread([this] { FlusherLoop(); });
-    } else if (flusherIdle_) {
-      flusherReady_.notify_one();
+  {
+    std::lock_guard<std::mutex> lock(doneMutex_);
+    if (closed_) {
+      job->Abandon();
+      return;
     }
-    return;
+    done_.push_back(std::move(job));
+    ++completions_;
+    if (wakeScheduled_ || pollers_ > 0) return;
+    // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
+    // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
+    // past as many as there are jobs still queued (the JS thread must answer while the workers
+    // still have work, or they idle while it does), a worker running out of work, or DeferralFor.
+    // Each wake-up of the JS thread takes a core from a worker on a busy machine: with RSA-2048
+    // answers every 250 µs, a fixed 1 ms cost up to 3% of the throughput against batches of 16.
+    size_t queued = queued_.load(std::memory_order_acquire);
+    if (done_.size() < std::min(queued, kBatch)) {
+      auto now = std::chrono::steady_clock::now();
+      if (done_.size() == 1) {
+        batchDue_ = now + DeferralFor(queued);
+        // The flusher delivers a batch only when no worker finishes a call after its deadline
+        // (calls that run long or hang). It is woken here only from its idle sleep: waking it for
+        // every batch it found on waking cost 1,000-1,400 context switches a second with ECDSA at
+        // 64 in flight, each taking a core from a worker.
+        if (!flusher_.joinable()) {
+          flusher_ = std::thread([this] { FlusherLoop(); });
+        } else if (flusherIdle_) {
+          flusherIdle_ = false;
+          flusherReady_.notify_one();
+        }
+        return;
+      }
+      if (now < batchDue_) return;
+    }
+    wakeScheduled_ = true;
   }
-  WakeLocked();
+  WakeJs();
 }
 
-void Engine::WakeLocked() {
-  // Under doneMutex_, so Shutdown cannot release the thread-safe function in between.
-  wakeScheduled_ = true;
+void Engine::WakeJs() {
+  // Outside doneMutex_: the call takes the thread-safe function's own lock and makes a system
+  // call, and the JS thread and the other workers need doneMutex_ meanwhile. wakeMutex_ keeps
+  // Shutdown from releasing the thread-safe function in between.
+  std::lock_guard<std::mutex> lock(wakeMutex_);
+  if (released_) return;
   completion_.NonBlockingCall(nullptr);
+  jsWakeups_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Engine::FlushDeferred() {
-  std::lock_guard<std::mutex> lock(doneMutex_);
-  if (!closed_ && !wakeScheduled_ && pollers_ == 0 && !done_.empty()) WakeLocked();
+  {
+    std::lock_guard<std::mutex> lock(doneMutex_);
+    if (closed_ || wakeScheduled_ || pollers_ > 0 || done_.empty()) return;
+    wakeScheduled_ = true;
+  }
+  WakeJs();
 }
 
 void Engine::StartPolling() {
@@ -375,19 +404,28 @@ void Engine::StopPolling(Napi::Env env) {
 
 void Engine::FlusherLoop() {
   std::unique_lock<std::mutex> lock(doneMutex_);
+  unsigned long long seen = completions_;
   while (!closed_) {
-    if (done_.empty() || wakeScheduled_ || pollers_ > 0) {
-      flusherIdle_ = true;
-      flusherReady_.wait(lock);
-      flusherIdle_ = false;
-      continue;
-    }
-    auto due = batchDue_;
-    if (std::chrono::steady_clock::now() >= due) {
-      WakeLocked();
+    bool held = !done_.empty() && !wakeScheduled_ && pollers_ == 0;
+    auto now = std::chrono::steady_clock::now();
+    if (held && now >= batchDue_) {
+      wakeScheduled_ = true;
+      lock.unlock();
+      WakeJs();
+      lock.lock();
+    } else if (held || completions_ != seen) {
+      // Workers that finish calls deliver overdue batches themselves, so while calls finish this
+      // thread looks at the deadline at most every kFlusherTick instead of following every batch.
+      // A batch is late only when no call finishes after its deadline, and then by less than
+      // kMaxDeferral (this thread may be waiting out an earlier batch's deadline).
+      seen = completions_;
+      flusherReady_.wait_until(lock, held ? std::max(batchDue_, now + kFlusherTick) : now + kFlusherTick);
     } else {
-      flusherReady_.wait_until(lock, due);
+      // Nothing finished for a whole tick: sleep until Complete holds back the next batch.
+      flusherIdle_ = true;
+      flusherReady_.wait(lock, [this] { return !flusherIdle_ || closed_; });
     }
+    flusherWakeups_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -441,6 +479,10 @@ void Engine::Shutdown() {
     closed_ = true;
     for (auto& job : done_) job->Abandon();
     done_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(wakeMutex_);
+    released_ = true;
     completion_.Release();
   }
   flusherReady_.notify_all();

@@ -8,7 +8,9 @@
 // which settles every job finished by the time it runs. While the workers have queued work,
 // that call waits for a batch (up to 16 completions, or a quarter of the time the queued work
 // keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
-// wake-up of the JS thread settles many promises.
+// wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
+// count, or the first to finish a call past its deadline); a flusher thread, looking every 2 ms
+// while calls finish, delivers one no worker does (calls that run long or hang).
 //
 // Waking a sleeping thread costs 15-20 µs on a VM (as much as half an ECDSA signature), so a
 // thread that runs out of work first spins briefly (yielding its core) for the next job: with one
@@ -28,6 +30,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -59,6 +62,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     double blockedShare;    // moving share of sampled calls that waited, 0..1
     unsigned limitChanges;  // times computeBound flipped
     unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
+    double jsWakeups;       // thread-safe-function calls made to settle completions, since the start
+    double flusherWakeups;  // times the flusher thread woke, since the start
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -79,6 +84,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void ReleaseForSync(Scope scope, const SessionKey& key);
 
  private:
+  // Calls parked behind a session or a C_CloseAllSessions. A list, not a deque: a session is
+  // claimed and released once per call, and an empty std::deque allocates (libstdc++), an empty
+  // std::list does not.
+  using JobList = std::list<std::unique_ptr<Job>>;
+
   // One per thread, under queueMutex_; a deque keeps the addresses the threads hold stable.
   struct Worker {
     bool running = false;
@@ -97,11 +107,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool TryClaimLocked(const Job& job);
   void ParkLocked(std::unique_ptr<Job> job);
   std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
-  void RequeueLocked(std::deque<std::unique_ptr<Job>>& jobs);
+  void RequeueLocked(JobList& jobs);
   void Complete(std::unique_ptr<Job> job);
   void NoteCallTime(std::chrono::steady_clock::duration took);
   std::chrono::microseconds DeferralFor(size_t queued) const;
-  void WakeLocked();
+  void WakeJs();
   void FlushDeferred();
   void FlusherLoop();
   static void SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nullptr_t*);
@@ -130,15 +140,17 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<size_t> queued_{0};        // queue_.size(), readable without the lock while spinning
   std::atomic<unsigned> callLimit_{1};   // LimitLocked(), readable without the lock
   std::atomic<long long> callNanos_{0};  // moving average of a call's duration
+  std::atomic<unsigned long long> jsWakeups_{0};
+  std::atomic<unsigned long long> flusherWakeups_{0};
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
-  // deque holds the calls waiting for it, in order.
-  std::unordered_map<SessionKey, std::deque<std::unique_ptr<Job>>, SessionKeyHash> busySessions_;
+  // list holds the calls waiting for it, in order.
+  std::unordered_map<SessionKey, JobList, SessionKeyHash> busySessions_;
   // Per initialisation of a library (the session field of the key is 0): see LibraryOf.
   std::unordered_map<SessionKey, unsigned, SessionKeyHash> busyPerLibrary_;
   std::unordered_map<SessionKey, unsigned, SessionKeyHash> exclusive_;  // inside C_CloseAllSessions
-  std::deque<std::unique_ptr<Job>> heldForExclusive_;
+  JobList heldForExclusive_;
   std::condition_variable claimsChanged_;
   unsigned syncWaiters_ = 0;
 
@@ -147,10 +159,13 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool wakeScheduled_ = false;
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
   std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
+  unsigned long long completions_ = 0;                // calls finished, for the flusher
   std::thread flusher_;                               // wakes the JS thread for a stale batch
   std::condition_variable flusherReady_;
   bool flusherIdle_ = false;
-  bool closed_ = false;  // the thread-safe function is released: never call it again
+  bool closed_ = false;  // shutting down: completions are abandoned
+  std::mutex wakeMutex_;   // held while calling the thread-safe function, and to release it
+  bool released_ = false;  // under wakeMutex_: the thread-safe function is released
 
   size_t pending_ = 0;  // JS thread only: submitted and not yet settled
 };
