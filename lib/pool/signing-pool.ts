@@ -230,7 +230,7 @@ export class SigningPool {
       };
       const lane = this.pickLane();
       if (lane !== undefined) {
-        this.run(lane, request);
+        this.run(lane, request, started);
         return;
       }
       if (this.queue.length >= this.maxQueue) {
@@ -262,7 +262,8 @@ export class SigningPool {
     return best;
   }
 
-  private run(lane: Lane, request: Request): void {
+  /** `started`: now, when the caller has just read the clock. */
+  private run(lane: Lane, request: Request, started = now()): void {
     lane.running.add(request);
     request.attempts++;
     let call: Promise<Buffer | boolean>;
@@ -278,32 +279,32 @@ export class SigningPool {
       // the session, which never saw it, stays in service.
       call = Promise.reject(error);
     }
-    const started = now();
     this.callsInFlight++;
     this.busyPoll.callStarted(started);
     call.then(
       (result) => {
-        this.callReturned(started);
-        this.succeeded(lane, request, result);
+        const returned = now();
+        this.callReturned(returned - started);
+        this.succeeded(lane, request, result, returned);
       },
       (error) => {
-        this.callReturned(started);
+        this.callReturned(now() - started);
         this.failed(lane, request, error);
       },
     );
   }
 
-  private callReturned(started: number): void {
+  private callReturned(tookMs: number): void {
     this.callsInFlight--;
-    this.busyPoll.callFinished(now() - started);
+    this.busyPoll.callFinished(tookMs);
   }
 
-  private succeeded(lane: Lane, request: Request, result: Buffer | boolean): void {
+  private succeeded(lane: Lane, request: Request, result: Buffer | boolean, at: number): void {
     lane.running.delete(request);
     if (!request.settled) {
       request.settled = true;
       this.counts.done++;
-      this.latency.add(now() - request.started);
+      this.latency.add(at - request.started);
       request.resolve(result);
     }
     if (!this.closeOrphan(lane)) this.release(lane);
