@@ -151,8 +151,9 @@ export async function runBench(options: BenchOptions): Promise<number> {
     );
     say();
 
-    const rawBinary = plan.loads.includes('raw-c') ? buildRawSign() : undefined;
-    for (const load of plan.loads) if (load !== 'raw-c') processes.set(load, forkLoad(load));
+    const isRawC = (load: LoadName) => load === 'raw-c' || load === 'raw-c-woken';
+    const rawBinary = plan.loads.some(isRawC) ? buildRawSign() : undefined;
+    for (const load of plan.loads) if (!isRawC(load)) processes.set(load, forkLoad(load));
 
     const specFor = (mechanism: MechanismName, concurrency: number): RunSpec => {
       const key = keys[MECHANISMS[mechanism].keyKind]!;
@@ -173,10 +174,11 @@ export async function runBench(options: BenchOptions): Promise<number> {
     let reruns = 0;
     const measure = async (load: LoadName, step: { mechanism: MechanismName; concurrency: number }) => {
       const spec = specFor(step.mechanism, step.concurrency);
+      if (load === 'raw-c-woken') spec.wake = options.wake;
       for (let attempt = 1; ; attempt++) {
         const before = mark(roots);
         const result =
-          load === 'raw-c' ? await runRawSign(rawBinary!, spec, env) : await processes.get(load)!.request<RunResult>('run', spec);
+          isRawC(load) ? await runRawSign(rawBinary!, spec, env) : await processes.get(load)!.request<RunResult>('run', spec);
         const after = mark(roots);
         result.otherCores = otherCores(before, after);
         result.ourCores = ourCores(before, after);

@@ -5,7 +5,7 @@ import * as path from 'path';
 
 import { MECHANISM_NAMES, MechanismName } from './mechanisms';
 import { packageRoot } from './paths';
-import { LOAD_NAMES, LoadName } from './types';
+import { DEFAULT_LOADS, LOAD_NAMES, LoadName, WakeModel } from './types';
 
 export interface BenchOptions {
   modulePath?: string;
@@ -25,6 +25,7 @@ export interface BenchOptions {
   outDir: string;
   uvThreads?: number;
   engineThreads?: number;
+  wake: WakeModel;
   cpuProf: boolean;
   deepBind: boolean;
 }
@@ -57,7 +58,12 @@ What and how long:
   --duration S             measured window per run (default 2)
   --warmup S               warm-up before each window (default 0.3, at most half the window)
   --repeat N               repeats of the sweep; medians are reported (default 3)
-  --loads LIST             ${LOAD_NAMES.join(',')} (default: all)
+  --loads LIST             ${LOAD_NAMES.join(',')}
+                           (default: ${DEFAULT_LOADS.join(',')})
+  --wake-every N           raw-c-woken: its signing threads wake one more thread after every
+                           N signatures, as a binding wakes its event loop (default 16, our
+                           engine's batch)
+  --wake-work-us U         raw-c-woken: µs that thread works per wake-up (default 0)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
@@ -93,7 +99,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     durationMs: 2000,
     warmupMs: 300,
     repeat: 3,
-    loads: [...LOAD_NAMES],
+    loads: [...DEFAULT_LOADS],
+    wake: { every: 16, workUs: 0 },
     remote: false,
     json: false,
     outDir: path.join(packageRoot(), 'bench', 'results'),
@@ -154,6 +161,16 @@ export function parseArgs(argv: string[]): BenchOptions {
         const names = list(next());
         for (const n of names) if (!LOAD_NAMES.includes(n as LoadName)) throw new Error(`unknown load '${n}'`);
         options.loads = names as LoadName[];
+        break;
+      }
+      case '--wake-every':
+        options.wake.every = positive('--wake-every', next(), true);
+        break;
+      case '--wake-work-us': {
+        const v = next();
+        const us = Number(v);
+        if (!Number.isFinite(us) || us < 0) throw new Error(`--wake-work-us must be a number ≥ 0, got '${v}'`);
+        options.wake.workUs = us;
         break;
       }
       case '--uv-threads':

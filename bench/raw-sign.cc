@@ -5,9 +5,11 @@
 // in (token-wide, so "already logged in" is fine), find the private key by label, and sign in a
 // tight loop (C_SignInit + C_Sign, the same two calls every binding makes) until told to stop.
 // The main thread lets the threads warm up, then counts signatures over a fixed window.
+// With --wake-every N the loop also stands in for an event loop's cost (see Listen below).
 // Output: one JSON object on stdout. The PIN comes from the environment (RAW_SIGN_PIN), never
 // argv, which other users can read in ps.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -55,6 +57,8 @@ struct Config {
   std::string module, token, keyLabel, mechanism, pin;
   int threads = 1;
   double duration = 2, warmup = 0.5;
+  int wakeEvery = 0;   // signatures (all threads together) per wake-up of the listener; 0: none
+  double wakeWorkUs = 0;  // the listener's busy time per wake-up, in µs
 };
 
 struct alignas(64) Worker {  // one cache line each: the counters are written in the hot loop
@@ -72,6 +76,9 @@ CK_RSA_PKCS_PSS_PARAMS pss{CKM_SHA256, CKG_MGF1_SHA256, 32};
 std::vector<CK_BYTE> data;
 std::atomic<bool> measuring{false}, stop{false};
 pthread_barrier_t ready;
+int wakePipe[2] = {-1, -1};
+std::atomic<unsigned long> signedSoFar{0};
+std::atomic<unsigned long> wakeups{0};
 
 CK_SLOT_ID FindSlot(const std::string& label) {
   CK_ULONG count = 0;
@@ -89,6 +96,38 @@ CK_SLOT_ID FindSlot(const std::string& label) {
   }
   printf("{\"error\":\"no token labelled '%s'\"}\n", label.c_str());
   _exit(1);
+}
+
+void Spin(double seconds) {
+  double until = Now() + seconds;
+  while (Now() < until) {
+  }
+}
+
+// What a binding's event loop costs the signing threads merely by being woken, apart from its
+// own work: the threads wake this one through a pipe after every --wake-every signatures (as a
+// binding wakes its JS thread for each batch of answers), and it keeps its core for
+// --wake-work-us µs per wake-up. On a machine with as many cores as signing threads, each
+// wake-up takes a core from a thread that signs, at whatever point that thread has reached.
+void* Listen(void*) {
+  char bytes[256];
+  for (;;) {
+    ssize_t n = read(wakePipe[0], bytes, sizeof bytes);
+    if (n == 0) return nullptr;  // the write end is closed: the run is over
+    if (n < 0) continue;
+    wakeups.fetch_add(1, std::memory_order_relaxed);
+    if (config.wakeWorkUs > 0) Spin(n * config.wakeWorkUs / 1e6);
+  }
+}
+
+void NoteSigned() {
+  if (config.wakeEvery <= 0) return;
+  if (signedSoFar.fetch_add(1, std::memory_order_relaxed) % config.wakeEvery != 0) return;
+  char one = 1;
+  // Non-blocking: a listener that falls behind finds several bytes at once, as a busy JS
+  // thread finds several batches; a full pipe (EAGAIN) loses nothing that matters.
+  ssize_t written = write(wakePipe[1], &one, 1);
+  (void)written;
 }
 
 void* Run(void* arg) {
@@ -121,6 +160,7 @@ void* Run(void* arg) {
     if ((rv = f->C_Sign(w.session, data.data(), data.size(), signature, &length)) != CKR_OK) Fail("C_Sign", rv);
     double t1 = Now();
     w.count.fetch_add(1, std::memory_order_relaxed);
+    NoteSigned();
     if (measuring.load(std::memory_order_relaxed)) w.latencies.push_back(t1 - t0);
   }
   return nullptr;
@@ -157,6 +197,8 @@ int main(int argc, char** argv) {
     else if (name == "--duration") config.duration = atof(value.c_str());
     else if (name == "--warmup") config.warmup = atof(value.c_str());
     else if (name == "--data-hex") data = FromHex(value);
+    else if (name == "--wake-every") config.wakeEvery = atoi(value.c_str());
+    else if (name == "--wake-work-us") config.wakeWorkUs = atof(value.c_str());
     else {
       printf("{\"error\":\"unknown option %s\"}\n", name.c_str());
       return 2;
@@ -165,7 +207,7 @@ int main(int argc, char** argv) {
   const char* pin = getenv("RAW_SIGN_PIN");
   if (pin) config.pin = pin;
   if (config.threads < 1 || config.module.empty() || config.token.empty() || config.keyLabel.empty()) {
-    printf("{\"error\":\"usage: raw-sign --module P --token L --key-label K --mechanism M --threads N\"}\n");
+    printf("{\"error\":\"usage: raw-sign --module P --token L --key-label K --mechanism M --threads N --data-hex H [--wake-every N --wake-work-us U]\"}\n");
     return 2;
   }
   // The same mechanisms and parameters the Node loads use (bench/mechanisms.ts); the input
@@ -198,6 +240,13 @@ int main(int argc, char** argv) {
   if ((rv = f->C_Initialize(&init)) != CKR_OK) Fail("C_Initialize", rv);
   slot = FindSlot(config.token);
 
+  pthread_t listener{};
+  if (config.wakeEvery > 0) {
+    if (pipe(wakePipe) != 0) Fail("pipe", 0);
+    fcntl(wakePipe[1], F_SETFL, fcntl(wakePipe[1], F_GETFL) | O_NONBLOCK);
+    pthread_create(&listener, nullptr, Listen, nullptr);
+  }
+
   std::vector<Worker> workers(config.threads);
   pthread_barrier_init(&ready, nullptr, config.threads + 1);
   for (auto& w : workers) pthread_create(&w.thread, nullptr, Run, &w);
@@ -209,15 +258,21 @@ int main(int argc, char** argv) {
   rusage usage0{}, usage1{};
   getrusage(RUSAGE_SELF, &usage0);
   unsigned long start = Total(workers);
+  unsigned long wakeups0 = wakeups.load();
   double t0 = Now();
   measuring = true;
   SleepFor(config.duration);
   unsigned long end = Total(workers);
+  unsigned long wakeups1 = wakeups.load();
   double t1 = Now();
   getrusage(RUSAGE_SELF, &usage1);
   measuring = false;
   stop = true;
   for (auto& w : workers) pthread_join(w.thread, nullptr);
+  if (config.wakeEvery > 0) {
+    close(wakePipe[1]);
+    pthread_join(listener, nullptr);
+  }
   long rssAfter = RssKb();
 
   std::vector<double> all;
@@ -229,10 +284,10 @@ int main(int argc, char** argv) {
   printf(
       "{\"threads\":%d,\"signs\":%lu,\"seconds\":%.6f,\"signsPerSec\":%.1f,"
       "\"latencyMs\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},\"rssBeforeKb\":%ld,\"rssAfterKb\":%ld,"
-      "\"cpuSeconds\":%.6f,\"voluntarySwitches\":%ld,\"involuntarySwitches\":%ld}\n",
+      "\"cpuSeconds\":%.6f,\"voluntarySwitches\":%ld,\"involuntarySwitches\":%ld,\"wakeups\":%lu}\n",
       config.threads, end - start, t1 - t0, (end - start) / (t1 - t0), pct(0.5), pct(0.99),
       all.empty() ? 0 : all.back() * 1e3, rssBefore, rssAfter, cpu, usage1.ru_nvcsw - usage0.ru_nvcsw,
-      usage1.ru_nivcsw - usage0.ru_nivcsw);
+      usage1.ru_nivcsw - usage0.ru_nivcsw, wakeups1 - wakeups0);
   fflush(stdout);
   for (auto& w : workers) f->C_CloseSession(w.session);
   f->C_Finalize(nullptr);

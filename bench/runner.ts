@@ -39,7 +39,14 @@ export interface Point {
   concurrency: number;
   loads: Partial<Record<LoadName, Median>>;
   /** Median signs/s of ours-pool (and ours-raw) divided by raw C's and pkcs11js's at this point. */
-  ratios: { poolVsRawC?: number; poolVsPkcs11js?: number; oursRawVsRawC?: number; oursRawVsPkcs11js?: number };
+  ratios: {
+    poolVsRawC?: number;
+    poolVsPkcs11js?: number;
+    oursRawVsRawC?: number;
+    oursRawVsPkcs11js?: number;
+    /** Against raw C waking a thread as often as a binding wakes its event loop (raw-c-woken). */
+    poolVsRawCWoken?: number;
+  };
 }
 
 /** Mechanism by mechanism, repeat by repeat, concurrency by concurrency; loads rotate each point. */
@@ -98,6 +105,7 @@ function medianOf(results: RunResult[]): Median {
     rssBeforeMb: m((r) => r.rssBeforeMb)!,
     rssAfterMb: m((r) => r.rssAfterMb)!,
     otherCores: m((r) => r.otherCores),
+    wakeups: m((r) => r.wakeups),
     ourCores: m((r) => r.ourCores),
     perSign: results.every((r) => r.perSign)
       ? {
@@ -132,6 +140,7 @@ export function summarize(plan: Plan, samples: Sample[]): Point[] {
           poolVsPkcs11js: ratio(loads['ours-pool'], loads.pkcs11js),
           oursRawVsRawC: ratio(loads['ours-raw'], loads['raw-c']),
           oursRawVsPkcs11js: ratio(loads['ours-raw'], loads.pkcs11js),
+          poolVsRawCWoken: ratio(loads['ours-pool'], loads['raw-c-woken']),
         },
       });
     }

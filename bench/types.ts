@@ -2,9 +2,20 @@
 import type { MechanismName } from './mechanisms';
 import type { PerSign } from './per-sign';
 
-/** raw-c: the C baseline; pkcs11js: the other binding; ours-pool: SigningPool; ours-raw: module.native.sign. */
-export type LoadName = 'raw-c' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
-export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw'];
+/**
+ * raw-c: the C baseline; raw-c-woken: the same loop waking one more thread as a binding wakes its
+ * event loop (raw-sign.cc, Listen); pkcs11js: the other binding; ours-pool: SigningPool;
+ * ours-raw: module.native.sign.
+ */
+export type LoadName = 'raw-c' | 'raw-c-woken' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
+export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'raw-c-woken', 'pkcs11js', 'ours-pool', 'ours-raw'];
+/** The loads a run measures unless --loads names others; raw-c-woken explains a gap, on request. */
+export const DEFAULT_LOADS: readonly LoadName[] = ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw'];
+/** The raw-c-woken loop: a wake-up after every `every` signatures, `workUs` µs of work in each. */
+export interface WakeModel {
+  every: number;
+  workUs: number;
+}
 
 /** Where the keys live. The PIN travels over IPC or an environment variable, never argv. */
 export interface Target {
@@ -23,6 +34,8 @@ export interface RunSpec {
   concurrency: number;
   /** Ours only: load the module with RTLD_DEEPBIND (see loads/ours-module.ts). */
   deepBind?: boolean;
+  /** raw-c-woken only. */
+  wake?: WakeModel;
   warmupMs: number;
   durationMs: number;
 }
@@ -50,4 +63,6 @@ export interface RunResult {
   attempts?: number;
   /** The load process's CPU time and context switches per signature over the window (per-sign.ts). */
   perSign?: PerSign;
+  /** raw-c-woken: how often its listener thread was woken in the window. */
+  wakeups?: number;
 }

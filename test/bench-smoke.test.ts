@@ -16,7 +16,7 @@ interface Results {
   points: {
     mechanism: string;
     concurrency: number;
-    loads: Record<string, { signsPerSec: unknown; perSign?: Record<string, unknown> }>;
+    loads: Record<string, { signs: number; signsPerSec: unknown; perSign?: Record<string, unknown>; wakeups?: number }>;
   }[];
   charts: string[];
 }
@@ -38,6 +38,8 @@ describe('npm run bench (smoke)', () => {
       for (const concurrency of [1, 4]) {
         const point = results.points.find((p) => p.mechanism === 'ecdsa' && p.concurrency === concurrency);
         expect(point).toBeDefined();
+        // raw-c-woken explains a gap; it runs only when asked for.
+        expect(point!.loads['raw-c-woken']).toBeUndefined();
         for (const load of ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw']) {
           const signsPerSec = point!.loads[load]?.signsPerSec;
           expect(typeof signsPerSec).toBe('number');
@@ -57,6 +59,33 @@ describe('npm run bench (smoke)', () => {
       }
       expect(results.charts).toHaveLength(1);
       expect(fs.readFileSync(results.charts[0], 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  test('raw-c-woken signs and wakes its listener about once per --wake-every signatures', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
+    try {
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        [
+          CLI, '--duration', '0.3', '--repeat', '1', '--concurrency', '2', '--mechanisms', 'ecdsa',
+          '--loads', 'raw-c,raw-c-woken', '--wake-every', '8', '--wake-work-us', '5', '--json', '--out', out,
+        ],
+        { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+      );
+      const results = JSON.parse(fs.readFileSync(stdout.trim(), 'utf8')) as Results;
+      const point = results.points.find((p) => p.mechanism === 'ecdsa' && p.concurrency === 2)!;
+      expect(Object.keys(point.loads).sort()).toEqual(['raw-c', 'raw-c-woken']);
+      const woken = point.loads['raw-c-woken'];
+      expect(woken.signsPerSec as number).toBeGreaterThan(0);
+      // One byte per 8 signatures; a listener that fell behind reads several at once, so at
+      // most that many wake-ups, and at least one.
+      expect(woken.wakeups).toBeGreaterThan(0);
+      expect(woken.wakeups!).toBeLessThanOrEqual(Math.ceil(woken.signs / 8) + 1);
+      expect(point.loads['raw-c'].wakeups).toBeUndefined();
+      expect(stderr).toMatch(/C woken\/s/);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }

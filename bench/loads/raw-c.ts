@@ -1,7 +1,8 @@
 /**
  * The raw C baseline: bench/raw-sign.cc, compiled here on first use with the system C++
  * compiler (CXX, else g++, else c++) into a cache directory keyed by the source's hash, then
- * run once per measurement as its own process with N pthreads.
+ * run once per measurement as its own process with N pthreads; for raw-c-woken, with a thread
+ * those pthreads wake as a binding wakes its event loop.
  */
 import { execFile, execFileSync } from 'child_process';
 import { createHash } from 'crypto';
@@ -57,6 +58,7 @@ export function runRawSign(binary: string, spec: RunSpec, env: NodeJS.ProcessEnv
     '--duration', String(spec.durationMs / 1000),
     '--data-hex', signInput(spec.mechanism).toString('hex'),
   ];
+  if (spec.wake) args.push('--wake-every', String(spec.wake.every), '--wake-work-us', String(spec.wake.workUs));
   return new Promise((resolve, reject) => {
     execFile(binary, args, { env: { ...env, RAW_SIGN_PIN: spec.target.pin }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       let parsed: Record<string, unknown> | undefined;
@@ -78,6 +80,7 @@ export function runRawSign(binary: string, spec: RunSpec, env: NodeJS.ProcessEnv
         latencyMs: latency,
         rssBeforeMb: (parsed.rssBeforeKb as number) / 1024,
         rssAfterMb: (parsed.rssAfterKb as number) / 1024,
+        wakeups: spec.wake ? (parsed.wakeups as number) : undefined,
         perSign: perSign(
           parsed.signs as number,
           (parsed.cpuSeconds as number) * 1e6,

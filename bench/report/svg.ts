@@ -9,6 +9,7 @@ import type { LoadName } from '../types';
 
 const SERIES: { load: LoadName; label: string; color: string; dash?: string }[] = [
   { load: 'raw-c', label: 'raw C (limit)', color: '#222222', dash: '6 4' },
+  { load: 'raw-c-woken', label: 'raw C, waking a thread', color: '#7f7f7f', dash: '2 3' },
   { load: 'ours-pool', label: 'ours: SigningPool', color: '#d62728' },
   { load: 'ours-raw', label: 'ours: native.sign', color: '#ff9896' },
   { load: 'pkcs11js', label: 'pkcs11js', color: '#1f77b4' },

@@ -44,10 +44,14 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
     'sw/sig',
     'RSS MB',
   ];
+  const mine = points.filter((x) => x.mechanism === mechanism);
+  // raw-c-woken is measured only on request; its two columns follow raw C's when it was.
+  const woken = mine.some((p) => p.loads['raw-c-woken']);
+  if (woken) header.splice(2, 0, 'C woken/s', 'pool÷Cw');
   const rows = [header];
-  for (const p of points.filter((x) => x.mechanism === mechanism)) {
+  for (const p of mine) {
     const pool = p.loads['ours-pool'];
-    rows.push([
+    const row = [
       String(p.concurrency),
       num(p.loads['raw-c']?.signsPerSec),
       num(p.loads.pkcs11js?.signsPerSec),
@@ -68,7 +72,9 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
       switches(p.loads['raw-c']?.perSign),
       switches(pool?.perSign),
       pool ? `${num(pool.rssBeforeMb)}→${num(pool.rssAfterMb)}` : '-',
-    ]);
+    ];
+    if (woken) row.splice(2, 0, num(p.loads['raw-c-woken']?.signsPerSec), num(p.ratios.poolVsRawCWoken, 2));
+    rows.push(row);
   }
   const title = `${m.title} — ${m.ckmName}, ${keyDescription} — signs/s, median of ${repeat}`;
   return `${title}\n${render(rows, header.map((_, i) => i > 0))}`;
@@ -79,4 +85,6 @@ export const TABLE_LEGEND = [
   'Latency, ELU (main-thread event-loop utilization), ELD p99 (event-loop delay, ms), cores (CPU used by the load, all threads) and RSS',
   'are ours-pool\'s; ELU js is pkcs11js\'s. µs/sig (CPU time of the load process per signature, all threads) and sw/sig',
   '(its context switches per signature, voluntary/involuntary) are over the measured window, for raw C (C) and the pool.',
+  'C woken (when measured): raw C whose threads also wake one more thread every --wake-every signatures, as a binding',
+  'wakes its event loop; pool÷Cw compares the pool with that.',
 ].join('\n');
