@@ -63,7 +63,7 @@ What and how long:
   --wake-every N           raw-c-woken: its signing threads wake one more thread after every
                            N signatures, as a binding wakes its event loop (default 16, our
                            engine's batch)
-  --wake-work-us U         raw-c-woken: µs that thread works per wake-up (default 0)
+  --wake-work-us U         raw-c-woken: µs that thread works per signal it reads (default 0)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -58,7 +59,7 @@ struct Config {
   int threads = 1;
   double duration = 2, warmup = 0.5;
   int wakeEvery = 0;   // signatures (all threads together) per wake-up of the listener; 0: none
-  double wakeWorkUs = 0;  // the listener's busy time per wake-up, in µs
+  double wakeWorkUs = 0;  // the listener's busy time per signal, in µs
 };
 
 struct alignas(64) Worker {  // one cache line each: the counters are written in the hot loop
@@ -107,14 +108,19 @@ void Spin(double seconds) {
 // What a binding's event loop costs the signing threads merely by being woken, apart from its
 // own work: the threads wake this one through a pipe after every --wake-every signatures (as a
 // binding wakes its JS thread for each batch of answers), and it keeps its core for
-// --wake-work-us µs per wake-up. On a machine with as many cores as signing threads, each
-// wake-up takes a core from a thread that signs, at whatever point that thread has reached.
+// --wake-work-us µs per signal it reads: one that fell behind reads several at once and works
+// for each, as a JS thread settles every answer it finds. On a machine with as many cores as
+// signing threads, each wake-up takes a core from a thread that signs, at whatever point that
+// thread has reached.
 void* Listen(void*) {
   char bytes[256];
   for (;;) {
     ssize_t n = read(wakePipe[0], bytes, sizeof bytes);
     if (n == 0) return nullptr;  // the write end is closed: the run is over
-    if (n < 0) continue;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return nullptr;
+    }
     wakeups.fetch_add(1, std::memory_order_relaxed);
     if (config.wakeWorkUs > 0) Spin(n * config.wakeWorkUs / 1e6);
   }
@@ -242,7 +248,10 @@ int main(int argc, char** argv) {
 
   pthread_t listener{};
   if (config.wakeEvery > 0) {
-    if (pipe(wakePipe) != 0) Fail("pipe", 0);
+    if (pipe(wakePipe) != 0) {
+      printf("{\"error\":\"pipe: %s\"}\n", strerror(errno));
+      return 1;
+    }
     fcntl(wakePipe[1], F_SETFL, fcntl(wakePipe[1], F_GETFL) | O_NONBLOCK);
     pthread_create(&listener, nullptr, Listen, nullptr);
   }

@@ -11,7 +11,7 @@ export type LoadName = 'raw-c' | 'raw-c-woken' | 'pkcs11js' | 'ours-pool' | 'our
 export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'raw-c-woken', 'pkcs11js', 'ours-pool', 'ours-raw'];
 /** The loads a run measures unless --loads names others; raw-c-woken explains a gap, on request. */
 export const DEFAULT_LOADS: readonly LoadName[] = ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw'];
-/** The raw-c-woken loop: a wake-up after every `every` signatures, `workUs` µs of work in each. */
+/** The raw-c-woken loop: a signal after every `every` signatures, `workUs` µs of work for each. */
 export interface WakeModel {
   every: number;
   workUs: number;
