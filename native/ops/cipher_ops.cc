@@ -2,7 +2,7 @@
 // encrypt() / decrypt() that run Init and the single-part call in one engine job.
 #include <algorithm>
 
-#include "../marshal/mechanism.h"
+#include "call_shapes.h"
 #include "method_tables.h"
 
 namespace p11 {
@@ -15,166 +15,65 @@ constexpr size_t kOutputSlack = 256;
 constexpr size_t kMinOutputGuess = 1024;
 constexpr size_t kFinalGuess = 1024;
 
-size_t OutputGuess(size_t inputSize) { return std::max(inputSize + kOutputSlack, kMinOutputGuess); }
+size_t CipherOutputGuess(size_t inputSize) { return std::max(inputSize + kOutputSlack, kMinOutputGuess); }
 
-// C_EncryptInit and C_DecryptInit take the same arguments; only the function differs.
-struct CipherInitArgs {
-  CK_SESSION_HANDLE session = 0;
-  Mechanism mechanism;
-  CK_OBJECT_HANDLE key = 0;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    mechanism.Parse(args, args.At(1), "mechanism");
-    key = args.Ulong(2, "key");
-  }
-};
-
-struct EncryptInitOp {
+struct EncryptInitOp : KeyedInitCall<EncryptInitOp> {
   static constexpr const char* kName = "C_EncryptInit";
-  CipherInitArgs in;
-  void Parse(const Args& args) { in.Parse(args); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_EncryptInit(in.session, in.mechanism.Bind(), in.key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_EncryptInit;
 };
 
-struct EncryptOp {
+struct EncryptOp : BytesInOutCall<EncryptOp> {
   static constexpr const char* kName = "C_Encrypt";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> encrypted;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(encrypted, OutputGuess(data.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Encrypt(session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, encrypted); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_Encrypt;
+  static constexpr const char* kInput = "data";
+  static size_t OutputGuess(size_t size) { return CipherOutputGuess(size); }
 };
 
-struct EncryptUpdateOp {
+struct EncryptUpdateOp : BytesInOutCall<EncryptUpdateOp> {
   static constexpr const char* kName = "C_EncryptUpdate";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> part;
-  std::vector<CK_BYTE> encrypted;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "part", part);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(encrypted, OutputGuess(part.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_EncryptUpdate(session, InputBytes(part), part.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, encrypted); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_EncryptUpdate;
+  static constexpr const char* kInput = "part";
+  static size_t OutputGuess(size_t size) { return CipherOutputGuess(size); }
 };
 
-struct EncryptFinalOp {
+struct EncryptFinalOp : BytesOutCall<EncryptFinalOp> {
   static constexpr const char* kName = "C_EncryptFinal";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> encrypted;
-  void Parse(const Args& args) { session = args.Ulong(0, "session"); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(encrypted, kFinalGuess,
-                          [&](CK_BYTE* out, CK_ULONG* length) { return f->C_EncryptFinal(session, out, length); });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, encrypted); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_EncryptFinal;
+  static size_t OutputGuess(size_t) { return kFinalGuess; }
 };
 
-struct DecryptInitOp {
+struct DecryptInitOp : KeyedInitCall<DecryptInitOp> {
   static constexpr const char* kName = "C_DecryptInit";
-  CipherInitArgs in;
-  void Parse(const Args& args) { in.Parse(args); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_DecryptInit(in.session, in.mechanism.Bind(), in.key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_DecryptInit;
 };
 
-struct DecryptOp {
+struct DecryptOp : BytesInOutCall<DecryptOp> {
   static constexpr const char* kName = "C_Decrypt";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> encrypted;
-  std::vector<CK_BYTE> data;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "encryptedData", encrypted);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(data, OutputGuess(encrypted.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Decrypt(session, InputBytes(encrypted), encrypted.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, data); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_Decrypt;
+  static constexpr const char* kInput = "encryptedData";
+  static size_t OutputGuess(size_t size) { return CipherOutputGuess(size); }
 };
 
-struct DecryptUpdateOp {
+struct DecryptUpdateOp : BytesInOutCall<DecryptUpdateOp> {
   static constexpr const char* kName = "C_DecryptUpdate";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> encrypted;
-  std::vector<CK_BYTE> part;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "encryptedPart", encrypted);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(part, OutputGuess(encrypted.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_DecryptUpdate(session, InputBytes(encrypted), encrypted.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, part); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_DecryptUpdate;
+  static constexpr const char* kInput = "encryptedPart";
+  static size_t OutputGuess(size_t size) { return CipherOutputGuess(size); }
 };
 
-struct DecryptFinalOp {
+struct DecryptFinalOp : BytesOutCall<DecryptFinalOp> {
   static constexpr const char* kName = "C_DecryptFinal";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> part;
-  void Parse(const Args& args) { session = args.Ulong(0, "session"); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(part, kFinalGuess,
-                          [&](CK_BYTE* out, CK_ULONG* length) { return f->C_DecryptFinal(session, out, length); });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, part); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_DecryptFinal;
+  static size_t OutputGuess(size_t) { return kFinalGuess; }
 };
 
-// encrypt(session, mechanism, key, data): C_EncryptInit + C_Encrypt on one engine thread.
-struct OneShotEncryptOp {
+// encrypt(session, mechanism, key, data) and decrypt(session, mechanism, key, encryptedData).
+struct OneShotEncryptOp : InitThenCall<EncryptInitOp, EncryptOp> {
   static constexpr const char* kName = "encrypt";
-  EncryptInitOp init;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> encrypted;
-  void Parse(const Args& args) {
-    init.Parse(args);
-    args.Bytes(3, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    CK_RV rv = init.Run(f);
-    if (rv != ck::CKR_OK) return rv;
-    return CallWithOutput(encrypted, OutputGuess(data.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Encrypt(init.in.session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, encrypted); }
 };
 
-// decrypt(session, mechanism, key, encryptedData): C_DecryptInit + C_Decrypt on one engine thread.
-struct OneShotDecryptOp {
+struct OneShotDecryptOp : InitThenCall<DecryptInitOp, DecryptOp> {
   static constexpr const char* kName = "decrypt";
-  DecryptInitOp init;
-  std::vector<CK_BYTE> encrypted;
-  std::vector<CK_BYTE> data;
-  void Parse(const Args& args) {
-    init.Parse(args);
-    args.Bytes(3, "encryptedData", encrypted);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    CK_RV rv = init.Run(f);
-    if (rv != ck::CKR_OK) return rv;
-    return CallWithOutput(data, OutputGuess(encrypted.size()), [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Decrypt(init.in.session, InputBytes(encrypted), encrypted.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, data); }
 };
 
 }  // namespace

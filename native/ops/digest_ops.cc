@@ -1,6 +1,6 @@
 // Message digests: the standard C_Digest* functions, and the one-hop digest() that runs
 // C_DigestInit and C_Digest in a single engine job.
-#include "../marshal/mechanism.h"
+#include "call_shapes.h"
 #include "method_tables.h"
 
 namespace p11 {
@@ -12,6 +12,7 @@ constexpr size_t kDigestGuess = 128;
 
 struct DigestInitOp {
   static constexpr const char* kName = "C_DigestInit";
+  static constexpr size_t kArgCount = 2;
   CK_SESSION_HANDLE session = 0;
   Mechanism mechanism;
   void Parse(const Args& args) {
@@ -22,33 +23,17 @@ struct DigestInitOp {
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
-struct DigestOp {
+struct DigestOp : BytesInOutCall<DigestOp> {
   static constexpr const char* kName = "C_Digest";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> digest;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(digest, kDigestGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Digest(session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, digest); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_Digest;
+  static constexpr const char* kInput = "data";
+  static size_t OutputGuess(size_t) { return kDigestGuess; }
 };
 
-struct DigestUpdateOp {
+struct DigestUpdateOp : BytesInCall<DigestUpdateOp> {
   static constexpr const char* kName = "C_DigestUpdate";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> part;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "part", part);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_DigestUpdate(session, InputBytes(part), part.size()); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_DigestUpdate;
+  static constexpr const char* kInput = "part";
 };
 
 struct DigestKeyOp {
@@ -63,36 +48,15 @@ struct DigestKeyOp {
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
-struct DigestFinalOp {
+struct DigestFinalOp : BytesOutCall<DigestFinalOp> {
   static constexpr const char* kName = "C_DigestFinal";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> digest;
-  void Parse(const Args& args) { session = args.Ulong(0, "session"); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(digest, kDigestGuess,
-                          [&](CK_BYTE* out, CK_ULONG* length) { return f->C_DigestFinal(session, out, length); });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, digest); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_DigestFinal;
+  static size_t OutputGuess(size_t) { return kDigestGuess; }
 };
 
-// digest(session, mechanism, data): C_DigestInit + C_Digest on one engine thread.
-struct OneShotDigestOp {
+// digest(session, mechanism, data).
+struct OneShotDigestOp : InitThenCall<DigestInitOp, DigestOp> {
   static constexpr const char* kName = "digest";
-  DigestInitOp init;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> digest;
-  void Parse(const Args& args) {
-    init.Parse(args);
-    args.Bytes(2, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    CK_RV rv = init.Run(f);
-    if (rv != ck::CKR_OK) return rv;
-    return CallWithOutput(digest, kDigestGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Digest(init.session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, digest); }
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include "../marshal/mechanism.h"
+#include "call_shapes.h"
 #include "method_tables.h"
 
 namespace p11 {
@@ -14,90 +14,40 @@ namespace {
 // normally suffices; a larger one is fetched after CKR_BUFFER_TOO_SMALL.
 constexpr size_t kSignatureGuess = 1024;
 
-struct SignInitOp {
+struct SignInitOp : KeyedInitCall<SignInitOp> {
   static constexpr const char* kName = "C_SignInit";
-  CK_SESSION_HANDLE session = 0;
-  Mechanism mechanism;
-  CK_OBJECT_HANDLE key = 0;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    mechanism.Parse(args, args.At(1), "mechanism");
-    key = args.Ulong(2, "key");
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_SignInit(session, mechanism.Bind(), key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_SignInit;
 };
 
-struct SignOp {
+struct SignOp : BytesInOutCall<SignOp> {
   static constexpr const char* kName = "C_Sign";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> signature;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(signature, kSignatureGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_Sign(session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_Sign;
+  static constexpr const char* kInput = "data";
+  static size_t OutputGuess(size_t) { return kSignatureGuess; }
 };
 
-struct SignUpdateOp {
+struct SignUpdateOp : BytesInCall<SignUpdateOp> {
   static constexpr const char* kName = "C_SignUpdate";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> part;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "part", part);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_SignUpdate(session, InputBytes(part), part.size()); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_SignUpdate;
+  static constexpr const char* kInput = "part";
 };
 
-struct SignFinalOp {
+struct SignFinalOp : BytesOutCall<SignFinalOp> {
   static constexpr const char* kName = "C_SignFinal";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> signature;
-  void Parse(const Args& args) { session = args.Ulong(0, "session"); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(signature, kSignatureGuess,
-                          [&](CK_BYTE* out, CK_ULONG* length) { return f->C_SignFinal(session, out, length); });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_SignFinal;
+  static size_t OutputGuess(size_t) { return kSignatureGuess; }
 };
 
-struct SignRecoverInitOp {
+struct SignRecoverInitOp : KeyedInitCall<SignRecoverInitOp> {
   static constexpr const char* kName = "C_SignRecoverInit";
-  CK_SESSION_HANDLE session = 0;
-  Mechanism mechanism;
-  CK_OBJECT_HANDLE key = 0;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    mechanism.Parse(args, args.At(1), "mechanism");
-    key = args.Ulong(2, "key");
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_SignRecoverInit(session, mechanism.Bind(), key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_SignRecoverInit;
 };
 
-struct SignRecoverOp {
+struct SignRecoverOp : BytesInOutCall<SignRecoverOp> {
   static constexpr const char* kName = "C_SignRecover";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> signature;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "data", data);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(signature, kSignatureGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_SignRecover(session, InputBytes(data), data.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, signature); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_SignRecover;
+  static constexpr const char* kInput = "data";
+  static size_t OutputGuess(size_t) { return kSignatureGuess; }
 };
 
 // sign(session, mechanism, key, data): C_SignInit + C_Sign on one engine thread.

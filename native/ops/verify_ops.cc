@@ -3,7 +3,7 @@
 //
 // A signature that does not match is an answer, not a failure: C_Verify and C_VerifyFinal give
 // false for CKR_SIGNATURE_INVALID and CKR_SIGNATURE_LEN_RANGE, and throw for any other error.
-#include "../marshal/mechanism.h"
+#include "call_shapes.h"
 #include "method_tables.h"
 
 namespace p11 {
@@ -20,24 +20,9 @@ CK_RV VerdictOf(CK_RV rv, bool& valid) {
   return rv;
 }
 
-// C_VerifyInit and C_VerifyRecoverInit take the same arguments; only the function differs.
-struct VerifyInitArgs {
-  CK_SESSION_HANDLE session = 0;
-  Mechanism mechanism;
-  CK_OBJECT_HANDLE key = 0;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    mechanism.Parse(args, args.At(1), "mechanism");
-    key = args.Ulong(2, "key");
-  }
-};
-
-struct VerifyInitOp {
+struct VerifyInitOp : KeyedInitCall<VerifyInitOp> {
   static constexpr const char* kName = "C_VerifyInit";
-  VerifyInitArgs in;
-  void Parse(const Args& args) { in.Parse(args); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_VerifyInit(in.session, in.mechanism.Bind(), in.key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_VerifyInit;
 };
 
 struct VerifyOp {
@@ -48,8 +33,11 @@ struct VerifyOp {
   bool valid = false;
   void Parse(const Args& args) {
     session = args.Ulong(0, "session");
-    args.Bytes(1, "data", data);
-    args.Bytes(2, "signature", signature);
+    ParseInputs(args, 1);
+  }
+  void ParseInputs(const Args& args, size_t first) {
+    args.Bytes(first, "data", data);
+    args.Bytes(first + 1, "signature", signature);
   }
   CK_RV Run(const CK_FUNCTION_LIST* f) {
     return VerdictOf(
@@ -58,16 +46,10 @@ struct VerifyOp {
   Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, valid); }
 };
 
-struct VerifyUpdateOp {
+struct VerifyUpdateOp : BytesInCall<VerifyUpdateOp> {
   static constexpr const char* kName = "C_VerifyUpdate";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> part;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "part", part);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_VerifyUpdate(session, InputBytes(part), part.size()); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_VerifyUpdate;
+  static constexpr const char* kInput = "part";
 };
 
 struct VerifyFinalOp {
@@ -85,50 +67,21 @@ struct VerifyFinalOp {
   Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, valid); }
 };
 
-struct VerifyRecoverInitOp {
+struct VerifyRecoverInitOp : KeyedInitCall<VerifyRecoverInitOp> {
   static constexpr const char* kName = "C_VerifyRecoverInit";
-  VerifyInitArgs in;
-  void Parse(const Args& args) { in.Parse(args); }
-  CK_RV Run(const CK_FUNCTION_LIST* f) { return f->C_VerifyRecoverInit(in.session, in.mechanism.Bind(), in.key); }
-  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_VerifyRecoverInit;
 };
 
-struct VerifyRecoverOp {
+struct VerifyRecoverOp : BytesInOutCall<VerifyRecoverOp> {
   static constexpr const char* kName = "C_VerifyRecover";
-  CK_SESSION_HANDLE session = 0;
-  std::vector<CK_BYTE> signature;
-  std::vector<CK_BYTE> data;
-  void Parse(const Args& args) {
-    session = args.Ulong(0, "session");
-    args.Bytes(1, "signature", signature);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    return CallWithOutput(data, kRecoverGuess, [&](CK_BYTE* out, CK_ULONG* length) {
-      return f->C_VerifyRecover(session, InputBytes(signature), signature.size(), out, length);
-    });
-  }
-  Napi::Value Result(Napi::Env env) { return BytesToJs(env, data); }
+  static constexpr auto kFunction = &CK_FUNCTION_LIST::C_VerifyRecover;
+  static constexpr const char* kInput = "signature";
+  static size_t OutputGuess(size_t) { return kRecoverGuess; }
 };
 
-// verify(session, mechanism, key, data, signature): C_VerifyInit + C_Verify on one engine thread.
-struct OneShotVerifyOp {
+// verify(session, mechanism, key, data, signature).
+struct OneShotVerifyOp : InitThenCall<VerifyInitOp, VerifyOp> {
   static constexpr const char* kName = "verify";
-  VerifyInitOp init;
-  std::vector<CK_BYTE> data;
-  std::vector<CK_BYTE> signature;
-  bool valid = false;
-  void Parse(const Args& args) {
-    init.Parse(args);
-    args.Bytes(3, "data", data);
-    args.Bytes(4, "signature", signature);
-  }
-  CK_RV Run(const CK_FUNCTION_LIST* f) {
-    CK_RV rv = init.Run(f);
-    if (rv != ck::CKR_OK) return rv;
-    return VerdictOf(
-        f->C_Verify(init.in.session, InputBytes(data), data.size(), InputBytes(signature), signature.size()), valid);
-  }
-  Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, valid); }
 };
 
 }  // namespace
