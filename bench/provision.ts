@@ -3,12 +3,11 @@
  * SOFTHSM2_CONF, softhsm2-util --init-token, fresh keys), optionally served through
  * `p11-kit server` (--remote), or a module, token and keys the user names.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 
-import { generateKeyPair, Module, SigningPool } from '../lib';
+import { generateKeyPair, Module, provisionSoftHsmToken, SigningPool } from '../lib';
 import * as C from '../lib/generated/constants';
 import { readPinSource } from '../lib/uri/pin-source';
 import { describeKey, KeyKind } from './mechanisms';
@@ -34,14 +33,6 @@ export interface Provisioned {
   cleanup(): Promise<void>;
 }
 
-const SOFTHSM_PATHS = [
-  '/usr/lib/softhsm/libsofthsm2.so',
-  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib64/pkcs11/libsofthsm2.so',
-  '/usr/local/lib/softhsm/libsofthsm2.so',
-  '/opt/homebrew/lib/softhsm/libsofthsm2.so',
-];
 const P11_KIT_CLIENT_PATHS = [
   '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so',
   '/usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so',
@@ -78,26 +69,19 @@ function libraryDescription(module: Module): string {
 
 /** A fresh SoftHSM2 token with one key of each kind asked for; with `remote`, behind p11-kit server. */
 export async function provisionSoftHsm(options: { kinds: KeyKind[]; remote: boolean }): Promise<Provisioned> {
-  const softhsm = firstExisting(SOFTHSM_PATHS, 'SoftHSM2 (libsofthsm2.so)');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-'));
+  // The package's own provisioner: a temp directory with its softhsm2.conf and the token.
+  const token = provisionSoftHsmToken({ label: TOKEN_LABEL, soPin: SO_PIN, userPin: USER_PIN });
+  const softhsm = token.modulePath;
+  const dir = token.dir;
   let server: ChildProcess | undefined;
   const cleanup = async () => {
     if (server) await stopServer(server);
-    fs.rmSync(dir, { recursive: true, force: true });
+    token.cleanup();
   };
   try {
-    const conf = path.join(dir, 'softhsm2.conf');
-    fs.mkdirSync(path.join(dir, 'tokens'));
-    fs.writeFileSync(
-      conf,
-      `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
-    );
     // The module reads SOFTHSM2_CONF in C_Initialize: this process (key generation) and every
     // load process must see it.
-    process.env.SOFTHSM2_CONF = conf;
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN_LABEL, '--so-pin', SO_PIN, '--pin', USER_PIN], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    process.env.SOFTHSM2_CONF = token.conf;
     const target: Target = { modulePath: softhsm, token: TOKEN_LABEL, pin: USER_PIN };
     const module = Module.load(softhsm);
     const keys: Partial<Record<KeyKind, BenchKey>> = {};

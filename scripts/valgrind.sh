@@ -7,7 +7,8 @@
 #
 # The loops are plain node scripts that load the addon the way lib/binding.ts does
 # (node-gyp-build: build/Release, or $PKCS11_NAPI_PREBUILD), so build it first
-# (`npx cmake-js compile`). They run against a throw-away SoftHSM2 token made here.
+# (`npx cmake-js compile`). They take the constants and the SoftHSM2 provisioner from the
+# compiled TypeScript (built here) and run against a throw-away token each.
 #
 # memcheck: --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=42, so any
 # invalid read/write, use of uninitialised memory, bad free or *definite* leak fails the run;
@@ -29,13 +30,8 @@ echo "valgrind.sh: addon $addon"
 loops=("$@")
 if [ "${#loops[@]}" -eq 0 ]; then loops=(sign keygen); fi
 
-# A throw-away token, visible to the loops through the environment.
-tokens="$(mktemp -d "${TMPDIR:-/tmp}/pkcs11-napi-valgrind-XXXXXX")"
-trap 'rm -rf "$tokens"' EXIT
-mkdir "$tokens/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' "$tokens/tokens" >"$tokens/softhsm2.conf"
-export SOFTHSM2_CONF="$tokens/softhsm2.conf" LEAK_TOKEN_LABEL=valgrind LEAK_USER_PIN=user-pin-1234
-softhsm2-util --init-token --free --label valgrind --so-pin so-pin-1234 --pin "$LEAK_USER_PIN" >/dev/null
+# The loops' constants and token provisioner (dist/lib).
+npm run --silent build:ts
 
 mkdir -p test-results
 failed=0

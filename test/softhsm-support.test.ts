@@ -12,6 +12,7 @@ import {
   findSoftHsmModule,
   TestToken,
 } from './support/softhsm';
+import { provisionSoftHsmToken } from '../lib/softhsm/provision';
 
 function showSlots(conf: string): string {
   return execFileSync('softhsm2-util', ['--show-slots'], {
@@ -174,6 +175,37 @@ describe('test/support/softhsm', () => {
     expect(() => createTestToken({ label: 'x'.repeat(33) })).toThrow(/at most 32/);
     expect(() => createTestToken({ label: 42 as unknown as string })).toThrow(/must be a string/);
     expect(() => createTestToken(null as unknown as { label?: string })).toThrow(/opts must be an object/);
+  });
+});
+
+describe('lib/softhsm/provision (the provisioner the tests and the demo share)', () => {
+  test('refuses bad labels and PINs before it creates anything', () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'provision-parent-'));
+    try {
+      expect(() => provisionSoftHsmToken({ parent, label: ' padded' })).toThrow(RangeError);
+      expect(() => provisionSoftHsmToken({ parent, label: ' padded' })).toThrow(/must not start or end with spaces/);
+      expect(() => provisionSoftHsmToken({ parent, userPin: '123' })).toThrow(/user PIN must be 4-255 characters/);
+      expect(() => provisionSoftHsmToken({ parent, soPin: 7 as unknown as string })).toThrow(TypeError);
+      expect(fs.readdirSync(parent)).toEqual([]);
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  test('a softhsm2-util failure names the command with its PINs masked, and its output', () => {
+    const token = provisionSoftHsmToken({ label: 'masked', soPin: 'so-secret-9876', userPin: 'user-secret-5432' });
+    token.cleanup(); // its softhsm2.conf is gone: softhsm2-util cannot start
+    let message = '';
+    try {
+      token.addToken('second');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^softhsm2-util --init-token --free --label second --so-pin \*\*\* --pin \*\*\* failed/);
+    expect(message).toContain(`SOFTHSM2_CONF=${token.conf}`);
+    expect(message).toMatch(/exit status \d+/);
+    expect(message).not.toContain('so-secret-9876');
+    expect(message).not.toContain('user-secret-5432');
   });
 });
 

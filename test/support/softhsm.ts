@@ -14,11 +14,18 @@
  * Missing system packages (SoftHSM2 etc.) are installed by
  * scripts/ensure-system-deps.sh, which `npm test` runs first.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as vm from 'vm';
+
+import {
+  checkTokenLabel,
+  findSoftHsmModule as findInstalledSoftHsm,
+  provisionSoftHsmToken,
+  SOFTHSM_MODULE_PATHS,
+} from '../../lib/softhsm/provision';
+
+export { SOFTHSM_MODULE_PATHS };
 
 export const DEFAULT_TOKEN_LABEL = 'pkcs11-napi-test';
 export const DEFAULT_SO_PIN = 'so-pin-1234';
@@ -26,17 +33,6 @@ export const DEFAULT_USER_PIN = 'user-pin-1234';
 
 const ENSURE_DEPS_HINT =
   'Run `bash scripts/ensure-system-deps.sh` to install SoftHSM2, or set PKCS11_MODULE to the path of a PKCS#11 module.';
-
-/** Where distributions and Homebrew put libsofthsm2, in search order. */
-export const SOFTHSM_MODULE_PATHS: readonly string[] = Array.from(
-  new Set([
-    '/usr/lib/softhsm/libsofthsm2.so',
-    '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-    '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-    '/usr/local/lib/softhsm/libsofthsm2.so',
-    '/opt/homebrew/lib/softhsm/libsofthsm2.so',
-  ]),
-);
 
 export interface TestToken {
   /** Absolute path of the PKCS#11 module to load. */
@@ -70,24 +66,15 @@ function nonEmptyEnv(name: string): string | undefined {
 
 /**
  * Locate the SoftHSM2 PKCS#11 module. PKCS11_MODULE (if set) wins, otherwise
- * the usual install locations are searched.
+ * the usual install locations are searched (lib/softhsm/provision.ts).
  */
 export function findSoftHsmModule(): string {
   const fromEnv = nonEmptyEnv('PKCS11_MODULE');
-  if (fromEnv !== undefined) {
-    if (!isFile(fromEnv)) {
-      throw new Error(`PKCS11_MODULE is set to '${fromEnv}', but no such file exists. ${ENSURE_DEPS_HINT}`);
-    }
-    return fromEnv;
+  if (fromEnv === undefined) return findInstalledSoftHsm();
+  if (!isFile(fromEnv)) {
+    throw new Error(`PKCS11_MODULE is set to '${fromEnv}', but no such file exists. ${ENSURE_DEPS_HINT}`);
   }
-  for (const candidate of SOFTHSM_MODULE_PATHS) {
-    if (isFile(candidate)) return candidate;
-  }
-  throw new Error(
-    `SoftHSM2 PKCS#11 module (libsofthsm2.so) not found. Tried:\n` +
-      SOFTHSM_MODULE_PATHS.map((p) => `  ${p}`).join('\n') +
-      `\n${ENSURE_DEPS_HINT}`,
-  );
+  return fromEnv;
 }
 
 function isFile(p: string): boolean {
@@ -135,59 +122,8 @@ function setEnv(name: string, value: string | undefined): void {
   }
 }
 
-function validateLabel(label: unknown, what: string): string {
-  if (typeof label !== 'string') {
-    throw new TypeError(`${what} must be a string, got ${label === null ? 'null' : typeof label}`);
-  }
-  if (label.length === 0) throw new RangeError(`${what} must not be empty`);
-  const bytes = Buffer.byteLength(label, 'utf8');
-  if (bytes > 32) {
-    throw new RangeError(`${what} '${label}' is ${bytes} bytes in UTF-8; PKCS#11 token labels hold at most 32`);
-  }
-  if (label !== label.trim()) {
-    throw new RangeError(`${what} '${label}' must not start or end with spaces (PKCS#11 pads labels with spaces)`);
-  }
-  return label;
-}
-
-function validatePin(pin: string, what: string): void {
-  // softhsm2-util prompts interactively for PINs outside 4..255 characters.
-  if (pin.length < 4 || pin.length > 255) {
-    throw new RangeError(`${what} must be 4-255 characters for SoftHSM2, got ${pin.length}`);
-  }
-}
-
-function runSoftHsmUtil(args: string[], conf: string): string {
-  try {
-    return execFileSync('softhsm2-util', args, {
-      env: { ...process.env, SOFTHSM2_CONF: conf },
-      // stdin ignored: softhsm2-util must never sit waiting for a PIN prompt.
-      stdio: ['ignore', 'pipe', 'pipe'],
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { status?: number | null; signal?: string | null; stdout?: string; stderr?: string };
-    if (e.code === 'ENOENT') {
-      throw new Error(`softhsm2-util not found on PATH. ${ENSURE_DEPS_HINT}`);
-    }
-    const shownArgs = args.map((a, i) => (args[i - 1] === '--so-pin' || args[i - 1] === '--pin' ? '***' : a));
-    const details = [
-      e.status !== undefined && e.status !== null ? `exit status ${e.status}` : undefined,
-      e.signal ? `signal ${e.signal}` : undefined,
-      e.stderr && e.stderr.trim() ? `stderr: ${e.stderr.trim()}` : undefined,
-      e.stdout && e.stdout.trim() ? `stdout: ${e.stdout.trim()}` : undefined,
-    ].filter((x): x is string => x !== undefined);
-    throw new Error(
-      `softhsm2-util ${shownArgs.join(' ')} failed (SOFTHSM2_CONF=${conf})` +
-        (details.length ? `: ${details.join('; ')}` : `: ${e.message}`),
-    );
-  }
-}
-
-function initFreeToken(conf: string, label: string, soPin: string, userPin: string): void {
-  runSoftHsmUtil(['--init-token', '--free', '--label', label, '--so-pin', soPin, '--pin', userPin], conf);
-}
+/** What provisionSoftHsmToken's addToken does for each token this helper created. */
+const addTokenOf = new WeakMap<TestToken, (label: string) => void>();
 
 function externalToken(): TestToken {
   const modulePath = findSoftHsmModule(); // validates PKCS11_MODULE points at a file
@@ -210,7 +146,7 @@ function externalToken(): TestToken {
     libraryParameters: nonEmptyEnv('PKCS11_LIBRARY_PARAMETERS'),
     dir: '',
     conf: '',
-    label: validateLabel(label, 'PKCS11_TOKEN_LABEL'),
+    label: checkTokenLabel(label, 'PKCS11_TOKEN_LABEL'),
     soPin,
     userPin,
     external: true,
@@ -236,63 +172,34 @@ export function createTestToken(opts?: { label?: string }): TestToken {
     throw new TypeError(`createTestToken(opts): opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
   }
   // Validate the arguments even when they end up unused (external token), so bad calls fail the same way everywhere.
-  const label = validateLabel(opts?.label ?? DEFAULT_TOKEN_LABEL, 'token label');
+  const label = checkTokenLabel(opts?.label ?? DEFAULT_TOKEN_LABEL);
   if (nonEmptyEnv('PKCS11_MODULE') !== undefined) return externalToken();
 
-  const soPin = DEFAULT_SO_PIN;
-  const userPin = DEFAULT_USER_PIN;
-  validatePin(soPin, 'SO PIN');
-  validatePin(userPin, 'user PIN');
-  const modulePath = findSoftHsmModule();
-
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-'));
-  const conf = path.join(dir, 'softhsm2.conf');
+  // The project's own provisioner: a fresh directory, its softhsm2.conf, and the token.
+  const created = provisionSoftHsmToken({ label, soPin: DEFAULT_SO_PIN, userPin: DEFAULT_USER_PIN });
   const previousConf = realProcess().env.SOFTHSM2_CONF;
-  let envChanged = false;
+  setEnv('SOFTHSM2_CONF', created.conf);
   let cleaned = false;
-
-  const cleanup = (): void => {
-    if (cleaned) return;
-    cleaned = true;
-    fs.rmSync(dir, { recursive: true, force: true });
-    // Do not leave SOFTHSM2_CONF pointing at a deleted dir (unless someone re-pointed it since).
-    if (envChanged && realProcess().env.SOFTHSM2_CONF === conf) setEnv('SOFTHSM2_CONF', previousConf);
-  };
-
-  try {
-    const tokensDir = path.join(dir, 'tokens');
-    fs.mkdirSync(tokensDir);
-    fs.writeFileSync(
-      conf,
-      [
-        '# Generated by test/support/softhsm.ts for one test run; deleted by cleanup().',
-        `directories.tokendir = ${tokensDir}`,
-        'objectstore.backend = file',
-        'log.level = ERROR',
-        'slots.removable = false',
-        '',
-      ].join('\n'),
-    );
-    setEnv('SOFTHSM2_CONF', conf);
-    envChanged = true;
-    initFreeToken(conf, label, soPin, userPin);
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-
-  return {
-    modulePath,
-    dir,
-    conf,
+  const token: TestToken = {
+    modulePath: created.modulePath,
+    dir: created.dir,
+    conf: created.conf,
     label,
-    soPin,
-    userPin,
+    soPin: created.soPin,
+    userPin: created.userPin,
     // A fresh dir holds exactly this token (plus SoftHSM2's one empty slot, which has no token).
     slotIndexHint: 0,
     external: false,
-    cleanup,
+    cleanup(): void {
+      if (cleaned) return;
+      cleaned = true;
+      created.cleanup();
+      // Do not leave SOFTHSM2_CONF pointing at a deleted dir (unless someone re-pointed it since).
+      if (realProcess().env.SOFTHSM2_CONF === created.conf) setEnv('SOFTHSM2_CONF', previousConf);
+    },
   };
+  addTokenOf.set(token, created.addToken);
+  return token;
 }
 
 /**
@@ -314,14 +221,18 @@ export function addEmptySlotToken(token: TestToken, label: string): TestToken {
         'tests needing two tokens should skip when token.external is true.',
     );
   }
-  validateLabel(label, 'token label');
+  checkTokenLabel(label);
+  const addToken = addTokenOf.get(token);
+  if (addToken === undefined) {
+    throw new TypeError('addEmptySlotToken(token, label): token must be a TestToken from createTestToken()');
+  }
   const tokensDir = path.join(token.dir, 'tokens');
   if (!token.conf || !fs.existsSync(token.conf) || !fs.existsSync(tokensDir)) {
     throw new Error(`addEmptySlotToken: token dir '${token.dir}' does not exist (was cleanup() already called?)`);
   }
 
   const before = new Set(fs.readdirSync(tokensDir));
-  initFreeToken(token.conf, label, token.soPin, token.userPin);
+  addToken(label);
   const created = fs.readdirSync(tokensDir).filter((name) => !before.has(name));
 
   return {
