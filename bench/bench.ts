@@ -84,6 +84,18 @@ export async function runBench(options: BenchOptions): Promise<number> {
     say(`pkcs11-napi signing benchmark: ${scenario}`);
     say(`module: ${provisioned.description}`);
     const host = machine();
+    const description = provisioned.description;
+    // What every results file starts with: which run, where, on what.
+    const header = (kind: 'soak' | 'sweep') => ({
+      kind,
+      scenario,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      argv: process.argv.slice(2),
+      machine: host,
+      build: buildInfo(packageRoot()),
+      module: { path: target.modulePath, token: target.token, description },
+    });
     say(`machine: ${host.cpus} × ${host.cpuModel}, ${host.platform}, Node ${host.node}`);
     if (options.soak === undefined) for (const s of skipped) say(`skipped: ${s.mechanism} (${s.reason})`);
     const engineThreads = options.engineThreads ?? OUR_ENGINE_THREADS;
@@ -120,14 +132,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
         count: options.soak,
       });
       const file = writeJson(options.outDir, stamp, {
-        kind: 'soak',
-        scenario,
-        startedAt,
-        finishedAt: new Date().toISOString(),
-        argv: process.argv.slice(2),
-        machine: host,
-        build: buildInfo(packageRoot()),
-        module: { path: target.modulePath, token: target.token, description: provisioned.description },
+        ...header('soak'),
         mechanism: soakMechanism,
         soak,
       });
@@ -254,14 +259,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
       ),
     );
     const file = writeJson(options.outDir, stamp, {
-      kind: 'sweep',
-      scenario,
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      argv: process.argv.slice(2),
-      machine: host,
-      build: buildInfo(packageRoot()),
-      module: { path: target.modulePath, token: target.token, description: provisioned.description },
+      ...header('sweep'),
       keys: Object.fromEntries(Object.entries(keys).map(([kind, k]) => [kind, { label: k!.label, description: k!.description }])),
       settings: {
         durationMs: options.durationMs,
