@@ -1,24 +1,38 @@
 #!/usr/bin/env node
 // Generates the PKCS#11 constant tables for C++ and TypeScript from constants/pkcs11.txt, the
-// single source of truth:
-//   native/generated/constants.h   constexpr constants in namespace ck, lookup declarations
-//   native/generated/constants.cc  name / kind lookups as switch statements
-//   lib/generated/constants.ts     exported constants, name maps and kind maps
+// single source of truth. The constants are split into parts by group (PARTS below), one file
+// per part, so that each file holds one kind of constant:
+//   native/generated/<part>.h      constexpr constants of the part in namespace ck
+//   native/generated/constants.h   includes the parts; the kind enums and lookup declarations
+//   native/generated/names.cc      name lookups (RvName, AttributeName, MechanismName) as switches
+//   native/generated/kinds.cc      attribute value kinds and mechanism parameter kinds as switches
+//   lib/generated/<part>.ts        exported constants of the part
+//   lib/generated/<part>-tables.ts the part's name maps (and kind maps), where it has any
+//   lib/generated/constants.ts     re-exports every part: the one import path
 //
 // Usage: node scripts/gen-constants.mjs           write the files (only those that changed)
 //        node scripts/gen-constants.mjs --check   exit 1 if any generated file is out of date
 //
 // No dependencies: plain Node (>= 18) ESM. Output is deterministic (data-file order, no dates).
 
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = 'constants/pkcs11.txt';
-const OUT_H = 'native/generated/constants.h';
-const OUT_CC = 'native/generated/constants.cc';
-const OUT_TS = 'lib/generated/constants.ts';
+const NATIVE_DIR = 'native/generated';
+const TS_DIR = 'lib/generated';
+
+// The parts: which groups each file holds (every group in the data file must be in one).
+const PARTS = [
+  { file: 'return-values', groups: ['CKR'], what: 'return values (CK_RV)' },
+  { file: 'attributes', groups: ['CKA'], what: 'attribute types (CK_ATTRIBUTE_TYPE)' },
+  { file: 'objects', groups: ['CKO', 'CKH', 'CKK', 'CKC', 'CK'], what: 'object classes, hardware features, key and certificate types' },
+  { file: 'mechanisms', groups: ['CKM'], what: 'mechanism types (CK_MECHANISM_TYPE)' },
+  { file: 'flags', groups: ['CKF'], what: 'flags (CK_FLAGS fields)' },
+  { file: 'enums', groups: ['CKU', 'CKS', 'CKN', 'CKG', 'CKZ', 'CKD', 'CKP'], what: 'user types, session states and the small enumerations of mechanism parameters' },
+];
 
 // Attribute value kinds, in the order of the C++ enum AttrKind (after Unknown).
 const ATTR_KINDS = {
@@ -158,8 +172,31 @@ function withSections(constants, comment, render) {
   return out;
 }
 
-function generateHeader(constants) {
-  const width = Math.max(...constants.map((c) => c.name.length));
+const inPart = (part, constants) => constants.filter((c) => part.groups.includes(c.group));
+const headerName = (part) => `${part.file.replace(/-/g, '_')}.h`;
+
+function generatePartHeader(part, constants) {
+  const mine = inPart(part, constants);
+  const width = Math.max(...mine.map((c) => c.name.length));
+  return [
+    ...HEADER_NOTE.map((l) => `// ${l}`),
+    '//',
+    `// PKCS#11 ${part.what}:`,
+    '// typed constants in namespace ck, included by constants.h.',
+    '#pragma once',
+    '',
+    '#include "../pkcs11/types.h"',
+    '',
+    'namespace ck {',
+    '',
+    ...withSections(mine, '//', (c) => `constexpr CK_ULONG ${c.name.padEnd(width)} = ${hex8(c.value)}UL;`),
+    '',
+    '}  // namespace ck',
+    '',
+  ].join('\n');
+}
+
+function generateConstantsHeader() {
   return [
     ...HEADER_NOTE.map((l) => `// ${l}`),
     '//',
@@ -168,11 +205,9 @@ function generateHeader(constants) {
     '// first name listed for a value (aliases such as CKM_ECDSA_KEY_PAIR_GEN give way).',
     '#pragma once',
     '',
-    '#include "../pkcs11/types.h"',
+    ...PARTS.map((part) => `#include "${headerName(part)}"`),
     '',
     'namespace ck {',
-    '',
-    ...withSections(constants, '//', (c) => `constexpr CK_ULONG ${c.name.padEnd(width)} = ${hex8(c.value)}UL;`),
     '',
     '// Kind of value an attribute holds (from the CKA_ kind column).',
     `enum class AttrKind { Unknown, ${Object.values(ATTR_KINDS).join(', ')} };`,
@@ -224,26 +259,33 @@ function kindSwitch(fn, returnType, argType, constants, group, kinds, fallback) 
   ];
 }
 
-function generateSource(constants) {
+/** A C++ source file in namespace ck with the given functions. */
+function cppSource(functions) {
   return [
     ...HEADER_NOTE.map((l) => `// ${l}`),
     '#include "constants.h"',
     '',
     'namespace ck {',
     '',
-    ...nameSwitch('RvName', 'CK_RV', 'rv', constants, 'CKR'),
-    '',
-    ...nameSwitch('AttributeName', 'CK_ATTRIBUTE_TYPE', 'type', constants, 'CKA'),
-    '',
-    ...nameSwitch('MechanismName', 'CK_MECHANISM_TYPE', 'type', constants, 'CKM'),
-    '',
-    ...kindSwitch('AttributeKind', 'AttrKind', 'CK_ATTRIBUTE_TYPE', constants, 'CKA', ATTR_KINDS, 'Unknown'),
-    '',
-    ...kindSwitch('MechanismParamKind', 'ParamKind', 'CK_MECHANISM_TYPE', constants, 'CKM', PARAM_KINDS, 'Raw'),
-    '',
+    ...functions.flatMap((lines) => [...lines, '']),
     '}  // namespace ck',
     '',
   ].join('\n');
+}
+
+function generateNames(constants) {
+  return cppSource([
+    nameSwitch('RvName', 'CK_RV', 'rv', constants, 'CKR'),
+    nameSwitch('AttributeName', 'CK_ATTRIBUTE_TYPE', 'type', constants, 'CKA'),
+    nameSwitch('MechanismName', 'CK_MECHANISM_TYPE', 'type', constants, 'CKM'),
+  ]);
+}
+
+function generateKinds(constants) {
+  return cppSource([
+    kindSwitch('AttributeKind', 'AttrKind', 'CK_ATTRIBUTE_TYPE', constants, 'CKA', ATTR_KINDS, 'Unknown'),
+    kindSwitch('MechanismParamKind', 'ParamKind', 'CK_MECHANISM_TYPE', constants, 'CKM', PARAM_KINDS, 'Raw'),
+  ]);
 }
 
 function tsMap(exportName, valueType, entries) {
@@ -254,35 +296,96 @@ function tsMap(exportName, valueType, entries) {
   ];
 }
 
-function generateTypeScript(constants) {
-  const width = Math.max(...constants.map((c) => c.name.length));
+const TS_NOTE = [...HEADER_NOTE.map((l) => `// ${l}`), '/* eslint-disable */'];
+
+function generatePartTs(part, constants) {
+  const mine = inPart(part, constants);
+  const width = Math.max(...mine.map((c) => c.name.length));
+  return [
+    ...TS_NOTE,
+    '//',
+    `// PKCS#11 ${part.what}:`,
+    '// plain numbers, exported again by constants.ts.',
+    '',
+    ...withSections(mine, '//', (c) => `export const ${c.name.padEnd(width)} = ${hex8(c.value)};`),
+    '',
+  ].join('\n');
+}
+
+/** The part's lookup tables (name maps, kind maps), or undefined when it has none. */
+function generatePartTables(part, constants) {
   const firsts = (group) => constants.filter((c) => c.group === group && !c.alias);
   const quoted = (kinds) => Object.keys(kinds).map((k) => `'${k}'`).join(' | ');
-  const out = [
-    ...HEADER_NOTE.map((l) => `// ${l}`),
-    '//',
-    '// PKCS#11 v2.40 constants (plus common v3.0 additions) as plain numbers. The *_NAMES maps',
-    '// give the first name listed for a value (aliases such as CKM_ECDSA_KEY_PAIR_GEN give way).',
-    '/* eslint-disable */',
-    '',
-    ...withSections(constants, '//', (c) => `export const ${c.name.padEnd(width)} = ${hex8(c.value)};`),
-    '',
-    '/** Kind of value an attribute holds. */',
-    `export type AttributeKind = ${quoted(ATTR_KINDS)};`,
-    '/** Kind of structured parameter a mechanism takes; mechanisms not listed take raw bytes or none. */',
-    `export type MechanismParamKind = ${quoted(PARAM_KINDS)};`,
-    '',
-  ];
-  for (const group of TS_NAME_GROUPS) {
-    out.push(`/** Standard name of each ${group}_ value. */`);
-    out.push(...tsMap(`${group}_NAMES`, 'string', firsts(group).map((c) => [c.value, c.name])), '');
+  const tables = [];
+  for (const group of part.groups.filter((g) => TS_NAME_GROUPS.includes(g))) {
+    tables.push(`/** Standard name of each ${group}_ value (the first listed; aliases give way). */`);
+    tables.push(...tsMap(`${group}_NAMES`, 'string', firsts(group).map((c) => [c.value, c.name])), '');
   }
-  out.push('/** Value kind of each known attribute type (CKA_). */');
-  out.push(...tsMap('ATTRIBUTE_KINDS', 'AttributeKind', firsts('CKA').map((c) => [c.value, c.kind])), '');
-  out.push('/** Structured parameter kind of the mechanisms (CKM_) that have one. */');
-  out.push(...tsMap('PARAM_KINDS', 'MechanismParamKind', firsts('CKM').filter((c) => c.kind).map((c) => [c.value, c.kind])));
-  out.push('');
-  return out.join('\n');
+  if (part.groups.includes('CKA')) {
+    tables.push('/** Kind of value an attribute holds. */', `export type AttributeKind = ${quoted(ATTR_KINDS)};`);
+    tables.push('/** Value kind of each known attribute type (CKA_). */');
+    tables.push(...tsMap('ATTRIBUTE_KINDS', 'AttributeKind', firsts('CKA').map((c) => [c.value, c.kind])), '');
+  }
+  if (part.groups.includes('CKM')) {
+    tables.push(
+      '/** Kind of structured parameter a mechanism takes; mechanisms not listed take raw bytes or none. */',
+      `export type MechanismParamKind = ${quoted(PARAM_KINDS)};`,
+    );
+    tables.push('/** Structured parameter kind of the mechanisms (CKM_) that have one. */');
+    tables.push(...tsMap('PARAM_KINDS', 'MechanismParamKind', firsts('CKM').filter((c) => c.kind).map((c) => [c.value, c.kind])), '');
+  }
+  if (tables.length === 0) return undefined;
+  return [...TS_NOTE, '//', `// Lookup tables for the PKCS#11 ${part.what}.`, '', ...tables].join('\n');
+}
+
+function generateIndexTs(tableParts) {
+  return [
+    ...TS_NOTE,
+    '//',
+    '// PKCS#11 v2.40 constants (plus common v3.0 additions) as plain numbers, and their lookup',
+    '// tables: every part, from one import path.',
+    '',
+    ...PARTS.map((part) => `export * from './${part.file}';`),
+    ...tableParts.map((part) => `export * from './${part.file}-tables';`),
+    '',
+  ].join('\n');
+}
+
+/** Every generated file: [path, content]. */
+function generateAll(constants) {
+  const outputs = [];
+  const tableParts = [];
+  for (const part of PARTS) {
+    outputs.push([`${NATIVE_DIR}/${headerName(part)}`, generatePartHeader(part, constants)]);
+    outputs.push([`${TS_DIR}/${part.file}.ts`, generatePartTs(part, constants)]);
+    const tables = generatePartTables(part, constants);
+    if (tables !== undefined) {
+      outputs.push([`${TS_DIR}/${part.file}-tables.ts`, tables]);
+      tableParts.push(part);
+    }
+  }
+  outputs.push([`${NATIVE_DIR}/constants.h`, generateConstantsHeader()]);
+  outputs.push([`${NATIVE_DIR}/names.cc`, generateNames(constants)]);
+  outputs.push([`${NATIVE_DIR}/kinds.cc`, generateKinds(constants)]);
+  outputs.push([`${TS_DIR}/constants.ts`, generateIndexTs(tableParts)]);
+  return outputs;
+}
+
+/** Files in the generated directories that this run does not produce (left from an earlier layout). */
+function leftovers(outputs) {
+  const produced = new Set(outputs.map(([path]) => path));
+  return [NATIVE_DIR, TS_DIR].flatMap((dir) =>
+    existsSync(join(ROOT, dir)) ? readdirSync(join(ROOT, dir)).map((name) => `${dir}/${name}`).filter((path) => !produced.has(path)) : [],
+  );
+}
+
+function checkPartsCoverGroups(constants) {
+  const covered = new Set(PARTS.flatMap((part) => part.groups));
+  const missing = [...new Set(constants.map((c) => c.group))].filter((group) => !covered.has(group));
+  if (missing.length > 0) {
+    process.stderr.write(`gen-constants: groups ${missing.join(', ')} are in no part: add them to PARTS in scripts/gen-constants.mjs\n`);
+    process.exit(1);
+  }
 }
 
 function main() {
@@ -301,11 +404,8 @@ function main() {
     process.exit(1);
   }
   const constants = parse(text);
-  const outputs = [
-    [OUT_H, generateHeader(constants)],
-    [OUT_CC, generateSource(constants)],
-    [OUT_TS, generateTypeScript(constants)],
-  ];
+  checkPartsCoverGroups(constants);
+  const outputs = generateAll(constants);
   const stale = [];
   for (const [path, content] of outputs) {
     const full = join(ROOT, path);
@@ -316,6 +416,10 @@ function main() {
       mkdirSync(dirname(full), { recursive: true });
       writeFileSync(full, content);
     }
+  }
+  for (const path of leftovers(outputs)) {
+    stale.push(`${path} (no longer generated)`);
+    if (!check) rmSync(join(ROOT, path));
   }
   const where = relative(process.cwd(), ROOT) || '.';
   if (check) {

@@ -58,17 +58,17 @@ import { findSoftHsmModule, setRealEnv } from './softhsm';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const SHIM_DIR = path.join(REPO_ROOT, 'test', 'shim');
-const SOURCES = [
-  path.join(SHIM_DIR, 'fault_shim.cc'),
-  path.join(SHIM_DIR, 'fault_shim_state.cc'),
-  path.join(REPO_ROOT, 'native', 'generated', 'constants.cc'),
-];
+const GENERATED_DIR = path.join(REPO_ROOT, 'native', 'generated');
+const generated = (extension: string): string[] =>
+  fs
+    .readdirSync(GENERATED_DIR)
+    .filter((name) => name.endsWith(extension))
+    .sort()
+    .map((name) => path.join(GENERATED_DIR, name));
+// The shim uses the addon's generated lookups (return-value names, attribute kinds).
+const SOURCES = [path.join(SHIM_DIR, 'fault_shim.cc'), path.join(SHIM_DIR, 'fault_shim_state.cc'), ...generated('.cc')];
 // Headers only feed the cache key.
-const HEADERS = [
-  path.join(SHIM_DIR, 'fault_shim.h'),
-  path.join(REPO_ROOT, 'native', 'pkcs11', 'types.h'),
-  path.join(REPO_ROOT, 'native', 'generated', 'constants.h'),
-];
+const HEADERS = [path.join(SHIM_DIR, 'fault_shim.h'), path.join(REPO_ROOT, 'native', 'pkcs11', 'types.h'), ...generated('.h')];
 
 let builtPath: string | undefined;
 
