@@ -3,7 +3,7 @@
  * while another hangs must get a thread of its own (the engine may start at least 8), never wait
  * behind the hung one. The hang comes from the fault shim in front of SoftHSM2.
  */
-import { CKF_RW_SESSION, CKU_USER, PKCS11, Pkcs11Error } from '../lib';
+import { CKF_RW_SESSION, CKU_USER, engineInfo, PKCS11, Pkcs11Error } from '../lib';
 import type { Handle } from '../lib';
 import { expectTypeError, isNativeError, thrownBy, ulongArgMessage } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
@@ -65,6 +65,7 @@ test('calls submitted back to back while one worker thread is idle each get a th
 
 test('C_Finalize under a call hung in the module: refused after drainTimeoutMs (module still usable); abandonCalls finalises under it; a call queued behind it never runs in the new initialisation', async () => {
   const [first, second] = sessions;
+  const capBefore = engineInfo().maxThreads;
   const hangsBefore = control.stats().faults.hang;
   control.set({ 'hang.C_GenerateRandom.count': 1 });
   const hung = m.C_GenerateRandomAsync(first, 8);
@@ -86,6 +87,7 @@ test('C_Finalize under a call hung in the module: refused after drainTimeoutMs (
 
   m.C_Finalize({ drainTimeoutMs: 100, abandonCalls: true });
   const afterAbandon = { initialized: m.initialized, inFlight: m.callsInFlight, abandoned: m.callsAbandoned };
+  const capWhileStuck = engineInfo().maxThreads;
   m.C_Initialize();
   const randomCalls = control.stats().calls.C_GenerateRandom ?? 0;
   control.unset('hang.C_GenerateRandom.count');
@@ -101,6 +103,11 @@ test('C_Finalize under a call hung in the module: refused after drainTimeoutMs (
   expect(stillWorks).toBe(4);
   expect(control.stats().calls.C_Finalize ?? 0).toBe(finalizeCalls + 1); // only the forced one reached the module
   expect(afterAbandon).toEqual({ initialized: false, inFlight: 0, abandoned: 1 });
+  // The stuck thread was replaced (the cap rose by one), and once back it retired (the cap fell).
+  expect(capWhileStuck).toBe(capBefore + 1);
+  const afterReturn = engineInfo();
+  expect(afterReturn.maxThreads).toBe(capBefore);
+  expect(afterReturn.threads).toBeLessThanOrEqual(capBefore);
   // The hung call came back (its session died with the old initialisation) and left the count.
   expect(hungOutcome.status).toBe('rejected');
   expect(m.callsAbandoned).toBe(0);

@@ -74,7 +74,7 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     // limit a new thread is still started if none is idle: it watches for calls that run long.
     mayStart = MayStartLocked();
     watching = watching_;
-    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_ && (mayStart || idleThreads_ == 0);
+    spawn = queue_.size() > idleThreads_ && liveThreads_ < maxThreads_ && (mayStart || idleThreads_ == 0);
     if (spawn) StartThreadLocked();
   }
   // A spinning thread will see the job by itself; waking a sleeping one as well would only
@@ -88,20 +88,22 @@ void Engine::ReplaceStuckThreads(unsigned count) {
   std::lock_guard<std::mutex> lock(queueMutex_);
   if (stopping_) return;
   maxThreads_ += count;
+  standIns_ += count;
   callLimit_.store(LimitLocked(), std::memory_order_relaxed);
   size_t waiting = queue_.size() > idleThreads_ ? queue_.size() - idleThreads_ : 0;
-  for (; waiting > 0 && threads_.size() < maxThreads_; --waiting) StartThreadLocked();
+  for (; waiting > 0 && liveThreads_ < maxThreads_; --waiting) StartThreadLocked();
   queueReady_.notify_all();
 }
 
 void Engine::StartThreadLocked() {
   Worker& worker = workers_.emplace_back();
+  ++liveThreads_;
   threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
 }
 
 Engine::Info Engine::Snapshot(bool resetPeak) {
   std::lock_guard<std::mutex> lock(queueMutex_);
-  Info info{static_cast<unsigned>(threads_.size()),
+  Info info{liveThreads_,
             maxThreads_,
             LimitLocked(),
             computeBound_,
@@ -203,6 +205,7 @@ void Engine::WorkerLoop(Worker& worker) {
     worker.running = true;
     worker.since = std::chrono::steady_clock::now();
     peakRunning_ = std::max(peakRunning_, ActiveLocked(worker.since));
+    bool retire = false;
     while (job) {
       lock.unlock();
       bool sampled = probing && ++worker.calls % kProbeEvery == 0;
@@ -212,6 +215,12 @@ void Engine::WorkerLoop(Worker& worker) {
       bool blocked = sampled && probe.WaitedSinceBefore();
       SessionKey key = job->key();
       bool scoped = job->scope() == Scope::Session;
+      if (job->returnedAfterAbandon()) {
+        // Before the answer goes out, so whoever sees it also sees the cap back where it was.
+        lock.lock();
+        retire = RetireStandInLocked() || retire;
+        lock.unlock();
+      }
       Complete(std::move(job));
       lock.lock();
       if (sampled) NoteBlockingLocked(blocked);
@@ -220,7 +229,26 @@ void Engine::WorkerLoop(Worker& worker) {
     }
     worker.running = false;
     --runningThreads_;
+    if (retire) {
+      // This thread was given up on and replaced; now that it is back, it is one too many. What
+      // it leaves behind goes on as it would have: queued work to a sleeping thread, held-back
+      // completions to the JS thread.
+      --liveThreads_;
+      bool outOfWork = queue_.empty();
+      if (!outOfWork) queueReady_.notify_one();
+      lock.unlock();
+      if (outOfWork) FlushDeferred();
+      return;
+    }
   }
+}
+
+bool Engine::RetireStandInLocked() {
+  if (standIns_ == 0) return false;
+  --standIns_;
+  --maxThreads_;
+  callLimit_.store(LimitLocked(), std::memory_order_relaxed);
+  return true;
 }
 
 bool Engine::TryClaimLocked(const Job& job) {

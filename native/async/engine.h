@@ -55,7 +55,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // A snapshot for engineInfo(): how many calls may run at once and why, and the most that did.
   struct Info {
-    unsigned threads;       // started so far
+    unsigned threads;       // running now (started, and not retired)
     unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
     unsigned callLimit;     // calls allowed to run at once now
     bool computeBound;      // sampled calls do not wait: one call per core
@@ -67,7 +67,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
-  // no longer count against the thread cap, and queued jobs get threads of their own now.
+  // no longer count against the thread cap, and queued jobs get threads of their own now. Each
+  // such thread that comes back lowers the cap again and ends (RetireStandInLocked).
   void ReplaceStuckThreads(unsigned count);
   size_t pending() const { return pending_; }
 
@@ -105,6 +106,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   unsigned LimitLocked() const;
   void NoteBlockingLocked(bool blocked);
   bool TryClaimLocked(const Job& job);
+  bool RetireStandInLocked();
   void ParkLocked(std::unique_ptr<Job> job);
   std::unique_ptr<Job> ReleaseLocked(const SessionKey& key);
   void RequeueLocked(JobList& jobs);
@@ -125,7 +127,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::mutex queueMutex_;
   std::condition_variable queueReady_;
   std::deque<std::unique_ptr<Job>> queue_;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;   // every thread started (retired ones too, until Shutdown)
+  unsigned liveThreads_ = 0;           // started and not retired
+  unsigned standIns_ = 0;              // cap raised for threads stuck in abandoned calls, not yet back
   std::deque<Worker> workers_;
   unsigned cores_ = 1;
   // How often sampled calls waited, 0..kScoreMax (a moving average).

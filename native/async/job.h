@@ -54,11 +54,15 @@ class Job {
   virtual void Abandon() {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
+  // Set by Execute: the call came back from the module after it had been given up on
+  // (C_Finalize({ abandonCalls })), so its thread had been replaced (Engine::ReplaceStuckThreads).
+  bool returnedAfterAbandon() const { return returnedAfterAbandon_; }
   Scope scope() const { return scope_; }
   const SessionKey& key() const { return key_; }
 
  protected:
   Napi::Promise::Deferred deferred_;
+  bool returnedAfterAbandon_ = false;
 
  private:
   Scope scope_;

@@ -32,13 +32,15 @@ class CallGate {
     ++inside_;
     return true;
   }
-  void Leave(Epoch submitted) {
+  // Returns true when the call had been given up on (the epoch moved on while it was inside).
+  bool Leave(Epoch submitted) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (submitted != epoch_) {  // abandoned: the epoch moved on while it was inside
+    if (submitted != epoch_) {
       --abandoned_;
-      return;
+      return true;
     }
     if (--inside_ == 0) drained_.notify_all();
+    return false;
   }
   // Stops counting the calls inside (they are given up on); returns how many there were.
   unsigned Abandon() {

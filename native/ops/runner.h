@@ -117,7 +117,7 @@ class OpJob final : public Job {
       return;
     }
     rv_ = RunOp(*library_, op_);
-    gate_->Leave(epoch_);
+    returnedAfterAbandon_ = gate_->Leave(epoch_);
   }
 
   void Settle(Napi::Env env) override {
