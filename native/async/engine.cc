@@ -74,7 +74,7 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     // limit a new thread is still started if none is idle: it watches for calls that run long.
     mayStart = MayStartLocked();
     watching = watching_;
-    spawn = queue_.size() > idleThreads_ && liveThreads_ < maxThreads_ && (mayStart || idleThreads_ == 0);
+    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_ && (mayStart || idleThreads_ == 0);
     if (spawn) StartThreadLocked();
   }
   // A spinning thread will see the job by itself; waking a sleeping one as well would only
@@ -91,19 +91,18 @@ void Engine::ReplaceStuckThreads(unsigned count) {
   standIns_ += count;
   callLimit_.store(LimitLocked(), std::memory_order_relaxed);
   size_t waiting = queue_.size() > idleThreads_ ? queue_.size() - idleThreads_ : 0;
-  for (; waiting > 0 && liveThreads_ < maxThreads_; --waiting) StartThreadLocked();
+  for (; waiting > 0 && threads_.size() < maxThreads_; --waiting) StartThreadLocked();
   queueReady_.notify_all();
 }
 
 void Engine::StartThreadLocked() {
   Worker& worker = workers_.emplace_back();
-  ++liveThreads_;
   threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
 }
 
 Engine::Info Engine::Snapshot(bool resetPeak) {
   std::lock_guard<std::mutex> lock(queueMutex_);
-  Info info{liveThreads_,
+  Info info{static_cast<unsigned>(threads_.size()),
             maxThreads_,
             LimitLocked(),
             computeBound_,
@@ -230,10 +229,15 @@ void Engine::WorkerLoop(Worker& worker) {
     worker.running = false;
     --runningThreads_;
     if (retire) {
-      // This thread was given up on and replaced; now that it is back, it is one too many. What
-      // it leaves behind goes on as it would have: queued work to a sleeping thread, held-back
-      // completions to the JS thread.
-      --liveThreads_;
+      // This thread was given up on and replaced; now that it is back, it is one too many: it
+      // leaves the engine's threads and ends. What it leaves behind goes on as it would have:
+      // queued work to a sleeping thread, held-back completions to the JS thread.
+      auto self = std::find_if(threads_.begin(), threads_.end(),
+                               [](const std::thread& thread) { return thread.get_id() == std::this_thread::get_id(); });
+      if (self != threads_.end()) {
+        self->detach();
+        threads_.erase(self);
+      }
       bool outOfWork = queue_.empty();
       if (!outOfWork) queueReady_.notify_one();
       lock.unlock();

@@ -55,7 +55,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // A snapshot for engineInfo(): how many calls may run at once and why, and the most that did.
   struct Info {
-    unsigned threads;       // running now (started, and not retired)
+    unsigned threads;       // started and not retired
     unsigned maxThreads;    // the cap (setThreadCount, raised by ReplaceStuckThreads)
     unsigned callLimit;     // calls allowed to run at once now
     bool computeBound;      // sampled calls do not wait: one call per core
@@ -127,9 +127,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::mutex queueMutex_;
   std::condition_variable queueReady_;
   std::deque<std::unique_ptr<Job>> queue_;
-  std::vector<std::thread> threads_;   // every thread started (retired ones too, until Shutdown)
-  unsigned liveThreads_ = 0;           // started and not retired
-  unsigned standIns_ = 0;              // cap raised for threads stuck in abandoned calls, not yet back
+  std::vector<std::thread> threads_;
+  unsigned standIns_ = 0;  // the cap was raised for this many threads stuck in abandoned calls, not yet back
   std::deque<Worker> workers_;
   unsigned cores_ = 1;
   // How often sampled calls waited, 0..kScoreMax (a moving average).
