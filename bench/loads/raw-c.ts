@@ -26,7 +26,9 @@ export function buildRawSign(): string {
   const text = fs.readFileSync(source);
   // Its headers: the PKCS#11 types and every generated constants header (constants.h includes them).
   const generated = fs.readdirSync(path.join(root, 'native', 'generated')).filter((name) => name.endsWith('.h')).sort();
-  const headers = ['pkcs11/types.h', ...generated.map((name) => `generated/${name}`)].map((h) => fs.readFileSync(path.join(root, 'native', h)));
+  const headers = ['pkcs11/types.h', ...generated.map((name) => `generated/${name}`)].map((h) =>
+    fs.readFileSync(path.join(root, 'native', h)),
+  );
   const hash = createHash('sha256').update(text);
   for (const h of headers) hash.update(h);
   const dir = path.join(os.tmpdir(), 'pkcs11-napi-bench-cache');
