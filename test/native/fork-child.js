@@ -10,13 +10,8 @@ const path = require('path');
 const config = JSON.parse(process.env.FORK_CHILD);
 const binding = require(path.join(config.root, 'node_modules', 'node-gyp-build'))(config.root);
 
-const CKF_RW_SESSION = 0x2;
-const CKU_USER = 1;
-const CKA_CLASS = 0x0;
-const CKA_LABEL = 0x3;
-const CKO_PUBLIC_KEY = 2;
-const CKO_PRIVATE_KEY = 3;
-const CKM_ECDSA = 0x1041;
+// The package's generated constants (compiled by `npm test` before Jest runs).
+const { CKF_RW_SESSION, CKU_USER, CKA_CLASS, CKA_LABEL, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKM_ECDSA } = require(path.join(config.root, 'dist', 'lib', 'generated', 'constants.js'));
 
 function main() {
   const m = new binding.PKCS11();

@@ -24,15 +24,8 @@ const config = JSON.parse(process.env.FORK_SCENARIO);
 const binding = require(path.join(config.root, 'node_modules', 'node-gyp-build'))(config.root);
 const helper = require(config.helper);
 
-const CKF_RW_SESSION = 0x2;
-const CKU_USER = 1;
-const CKA_TOKEN = 0x1;
-const CKA_LABEL = 0x3;
-const CKA_SIGN = 0x108;
-const CKA_VERIFY = 0x10a;
-const CKA_EC_PARAMS = 0x180;
-const CKM_EC_KEY_PAIR_GEN = 0x1040;
-const CKM_ECDSA = 0x1041;
+// The package's generated constants (compiled by `npm test` before Jest runs).
+const { CKF_RW_SESSION, CKU_USER, CKA_TOKEN, CKA_LABEL, CKA_SIGN, CKA_VERIFY, CKA_EC_PARAMS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA } = require(path.join(config.root, 'dist', 'lib', 'generated', 'constants.js'));
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 
 const result = { steps: [] };
