@@ -9,15 +9,15 @@
  *   away, after the first 100 results, from inside a result callback, and by letting the
  *   event loop drain — exits with code 0 and no signal, every time.
  *
- * The child scripts are plain JS loading the addon as lib/binding.ts does (node-gyp-build from
- * the package root, so scripts/sanitize.sh's ASan build applies to them too).
+ * The child scripts are plain JS on test/support/child-kit.js, which loads the addon as
+ * lib/binding.ts does (node-gyp-build from the package root, so scripts/sanitize.sh's ASan build
+ * applies to them too).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import * as C from '../lib/generated/constants';
 import { createTestToken, TestToken } from './support/softhsm';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -29,44 +29,14 @@ function prelude(token: TestToken): string {
   return `
 'use strict';
 const crypto = require('crypto');
-const binding = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'node-gyp-build'))})(${JSON.stringify(ROOT)});
-class Pkcs11Error extends Error {}
-binding.setErrorClass(Pkcs11Error);
-const MODULE = ${JSON.stringify(token.modulePath)};
-const C = ${JSON.stringify({
-    CKF_RW_SESSION: C.CKF_RW_SESSION,
-    CKF_SERIAL_SESSION: C.CKF_SERIAL_SESSION,
-    CKU_USER: C.CKU_USER,
-    CKM_ECDSA: C.CKM_ECDSA,
-    CKM_EC_KEY_PAIR_GEN: C.CKM_EC_KEY_PAIR_GEN,
-    CKA_TOKEN: C.CKA_TOKEN,
-    CKA_EC_PARAMS: C.CKA_EC_PARAMS,
-    CKA_EC_POINT: C.CKA_EC_POINT,
-    CKA_SIGN: C.CKA_SIGN,
-    CKA_VERIFY: C.CKA_VERIFY,
-  })};
+const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
+const { C } = kit;
 const report = (value) => process.stdout.write('REPORT ' + JSON.stringify(value) + '\\n');
-function open() {
-  const p11 = new binding.PKCS11();
-  p11.load(MODULE);
-  p11.C_Initialize();
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label === ${JSON.stringify(token.label)});
-  return { p11, slot };
-}
-function loggedInSession(p11, slot) {
-  const session = p11.C_OpenSession(slot, C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION);
-  try { p11.C_Login(session, C.CKU_USER, ${JSON.stringify(token.userPin)}); } catch (e) { if (e.name !== 'CKR_USER_ALREADY_LOGGED_IN') throw e; }
-  return session;
-}
+const open = () => kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+const loggedInSession = (p11, slot) => kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
 function keyPair(p11, session) {
-  const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
-  const pair = p11.C_GenerateKeyPair(session, C.CKM_EC_KEY_PAIR_GEN,
-    [{ type: C.CKA_TOKEN, value: false }, { type: C.CKA_EC_PARAMS, value: P256 }, { type: C.CKA_VERIFY, value: true }],
-    [{ type: C.CKA_TOKEN, value: false }, { type: C.CKA_SIGN, value: true }]);
-  const [point] = p11.C_GetAttributeValue(session, pair.publicKey, [C.CKA_EC_POINT]);
-  const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), point.value.subarray(2)]);
-  const key = crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  return { ...pair, key };
+  const pair = kit.ecKeyPair(p11, session);
+  return { ...pair, key: kit.ecPublicKey(p11, session, pair.publicKey) };
 }
 const message = Buffer.from('lifecycle in a child');
 const digest = crypto.createHash('sha256').update(message).digest();

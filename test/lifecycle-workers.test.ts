@@ -11,7 +11,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import * as C from '../lib/generated/constants';
 import { createTestToken, TestToken } from './support/softhsm';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -25,60 +24,28 @@ function script(token: TestToken): string {
 'use strict';
 const crypto = require('crypto');
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
-const binding = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'node-gyp-build'))})(${JSON.stringify(ROOT)});
-class Pkcs11Error extends Error {}
-binding.setErrorClass(Pkcs11Error);
-const MODULE = ${JSON.stringify(token.modulePath)};
-const LABEL = ${JSON.stringify(token.label)};
-const PIN = ${JSON.stringify(token.userPin)};
-const C = ${JSON.stringify({
-    CKF_RW_SESSION: C.CKF_RW_SESSION,
-    CKF_SERIAL_SESSION: C.CKF_SERIAL_SESSION,
-    CKU_USER: C.CKU_USER,
-    CKM_ECDSA: C.CKM_ECDSA,
-    CKM_EC_KEY_PAIR_GEN: C.CKM_EC_KEY_PAIR_GEN,
-    CKA_TOKEN: C.CKA_TOKEN,
-    CKA_LABEL: C.CKA_LABEL,
-    CKA_CLASS: C.CKA_CLASS,
-    CKO_PRIVATE_KEY: C.CKO_PRIVATE_KEY,
-    CKO_PUBLIC_KEY: C.CKO_PUBLIC_KEY,
-    CKA_EC_PARAMS: C.CKA_EC_PARAMS,
-    CKA_EC_POINT: C.CKA_EC_POINT,
-    CKA_SIGN: C.CKA_SIGN,
-    CKA_VERIFY: C.CKA_VERIFY,
-  })};
+const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
+const { C } = kit;
 const KEY_LABEL = 'worker-key';
 const message = Buffer.from('signed from a worker thread');
 const digest = crypto.createHash('sha256').update(message).digest();
 
 function open() {
-  const p11 = new binding.PKCS11();
-  p11.load(MODULE);
-  p11.C_Initialize();
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label === LABEL);
-  const session = p11.C_OpenSession(slot, C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION);
-  try { p11.C_Login(session, C.CKU_USER, PIN); } catch (e) { if (e.name !== 'CKR_USER_ALREADY_LOGGED_IN') throw e; }
-  return { p11, session };
+  const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+  return { p11, session: kit.openSession(p11, slot, ${JSON.stringify(token.userPin)}) };
 }
 function findKey(p11, session, cls) {
-  const found = p11.findObjectsSync(session, [{ type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_CLASS, value: cls }]);
+  const found = kit.findByLabel(p11, session, cls, KEY_LABEL);
   if (found.length !== 1) throw new Error('found ' + found.length + ' keys of class ' + cls);
   return found[0];
 }
-function publicKeyObject(p11, session) {
-  const [point] = p11.C_GetAttributeValue(session, findKey(p11, session, C.CKO_PUBLIC_KEY), [C.CKA_EC_POINT]);
-  const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), point.value.subarray(2)]);
-  return crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' });
-}
+const publicKeyObject = (p11, session) => kit.ecPublicKey(p11, session, findKey(p11, session, C.CKO_PUBLIC_KEY));
 const valid = (key, signature) => crypto.verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
 
 if (isMainThread) {
   (async () => {
     const main = open();
-    const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
-    main.p11.C_GenerateKeyPair(main.session, C.CKM_EC_KEY_PAIR_GEN,
-      [{ type: C.CKA_TOKEN, value: true }, { type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_EC_PARAMS, value: P256 }, { type: C.CKA_VERIFY, value: true }],
-      [{ type: C.CKA_TOKEN, value: true }, { type: C.CKA_LABEL, value: KEY_LABEL }, { type: C.CKA_SIGN, value: true }]);
+    kit.ecKeyPair(main.p11, main.session, { token: true, label: KEY_LABEL });
     const privateKey = findKey(main.p11, main.session, C.CKO_PRIVATE_KEY);
     const key = publicKeyObject(main.p11, main.session);
     const results = { workers: [], mainSigned: 0, mainInvalid: 0, mainErrors: [] };

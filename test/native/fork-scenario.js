@@ -21,12 +21,9 @@ const fs = require('fs');
 const path = require('path');
 
 const config = JSON.parse(process.env.FORK_SCENARIO);
-const binding = require(path.join(config.root, 'node_modules', 'node-gyp-build'))(config.root);
+const kit = require(path.join(config.root, 'test', 'support', 'child-kit.js'));
 const helper = require(config.helper);
-
-// The package's generated constants (compiled by `npm test` before Jest runs).
-const { CKF_RW_SESSION, CKU_USER, CKA_TOKEN, CKA_LABEL, CKA_SIGN, CKA_VERIFY, CKA_EC_PARAMS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA } = require(path.join(config.root, 'dist', 'lib', 'generated', 'constants.js'));
-const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const { C } = kit;
 
 const result = { steps: [] };
 const step = (name) => result.steps.push(name);
@@ -77,40 +74,21 @@ function runChild(index) {
 }
 
 async function main() {
-  const m = new binding.PKCS11();
-  m.load(config.shim);
-  m.C_Initialize();
-  const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label.trim() === config.tokenLabel);
-  if (slot === undefined) throw new Error('token not found');
-  const first = m.C_OpenSession(slot, CKF_RW_SESSION);
-  m.C_Login(first, CKU_USER, config.userPin);
+  const { p11: m, slot } = kit.openToken(config.shim, config.tokenLabel);
+  const first = kit.openSession(m, slot, config.userPin);
   // A token key: the spawned children find it by label.
-  const { publicKey, privateKey } = m.C_GenerateKeyPair(
-    first,
-    CKM_EC_KEY_PAIR_GEN,
-    [
-      { type: CKA_TOKEN, value: true },
-      { type: CKA_LABEL, value: config.keyLabel },
-      { type: CKA_EC_PARAMS, value: P256 },
-      { type: CKA_VERIFY, value: true },
-    ],
-    [
-      { type: CKA_TOKEN, value: true },
-      { type: CKA_LABEL, value: config.keyLabel },
-      { type: CKA_SIGN, value: true },
-    ],
-  );
+  const { publicKey, privateKey } = kit.ecKeyPair(m, first, { token: true, label: config.keyLabel });
   step('initialised');
 
   // Calls inside the module (delay.C_Sign) on the binding's threads while the process forks.
-  const sessions = [first, ...Array.from({ length: 7 }, () => m.C_OpenSession(slot, CKF_RW_SESSION))];
+  const sessions = [first, ...Array.from({ length: 7 }, () => m.C_OpenSession(slot, C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION))];
   const data = Buffer.alloc(32, 3);
   let forking = true;
   let completed = 0;
   const chains = sessions.map(async (session) => {
     const out = [];
     while (forking || out.length < 6) {
-      out.push(await m.sign(session, CKM_ECDSA, privateKey, data));
+      out.push(await m.sign(session, C.CKM_ECDSA, privateKey, data));
       completed++;
     }
     return out;
@@ -141,7 +119,7 @@ async function main() {
   forking = false;
   const signatures = (await Promise.all(chains)).flat();
   result.parentSignatures = signatures.length;
-  result.parentSignaturesValid = signatures.filter((signature) => m.verifySync(first, CKM_ECDSA, publicKey, data, signature)).length;
+  result.parentSignaturesValid = signatures.filter((signature) => m.verifySync(first, C.CKM_ECDSA, publicKey, data, signature)).length;
   step('parent calls done');
 
   // 3. A forked child that returns to JavaScript.
@@ -172,8 +150,8 @@ async function main() {
   step('forked child returned to JavaScript');
 
   // The parent's module still works after all of it.
-  const more = await Promise.all(sessions.map((session) => m.sign(session, CKM_ECDSA, privateKey, data)));
-  result.parentAfter = more.filter((signature) => m.verifySync(first, CKM_ECDSA, publicKey, data, signature)).length;
+  const more = await Promise.all(sessions.map((session) => m.sign(session, C.CKM_ECDSA, privateKey, data)));
+  result.parentAfter = more.filter((signature) => m.verifySync(first, C.CKM_ECDSA, publicKey, data, signature)).length;
   result.parentTokenAfter = m.C_GetSlotList(true).some((id) => m.C_GetTokenInfo(id).label.trim() === config.tokenLabel);
   for (const session of sessions) m.C_CloseSession(session);
   m.close();
