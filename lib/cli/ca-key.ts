@@ -8,7 +8,7 @@ import { SigningPool } from '../pool/signing-pool';
 import type { ParsedArgs } from './args';
 import { keyCriteria } from './keys';
 import { resolvePin } from './pin';
-import { loadModule, parseUriArgument, selectSlot } from './token';
+import { parseUriArgument, selectSlot, withModule } from './token';
 import { UsageError } from './usage-error';
 
 export async function withCaKey<T>(args: ParsedArgs, work: (signer: Pkcs11Signer) => Promise<T>): Promise<T> {
@@ -16,8 +16,7 @@ export async function withCaKey<T>(args: ParsedArgs, work: (signer: Pkcs11Signer
   if (uri.path.type !== undefined && uri.path.type !== 'private') {
     throw new UsageError(`the key URI says type=${uri.path.type}; the CA signs with the private key (type=private)`);
   }
-  const module = loadModule(args, uri);
-  try {
+  return withModule(args, uri, async (module) => {
     const slot = selectSlot(module, uri);
     const pin = await resolvePin(args, uri, slot.tokenInfo().label.trimEnd());
     // The token is passed as its own URI (label, serial, ...), so the pool finds the slot chosen here.
@@ -27,7 +26,5 @@ export async function withCaKey<T>(args: ParsedArgs, work: (signer: Pkcs11Signer
     } finally {
       await pool.close();
     }
-  } finally {
-    module.close();
-  }
+  });
 }

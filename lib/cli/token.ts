@@ -21,6 +21,12 @@ export function parseUriArgument(text: string, what: string): Pkcs11Uri {
   }
 }
 
+/** The URI argument at `index`, parsed, or undefined when it is not given. */
+export function optionalUriArgument(args: ParsedArgs, index: number, what = 'TOKEN-URI'): Pkcs11Uri | undefined {
+  const text = args.positional(index);
+  return text === undefined ? undefined : parseUriArgument(text, what);
+}
+
 export function modulePath(args: ParsedArgs, uri: Pkcs11Uri | undefined): string {
   const path = args.string('module') ?? uri?.query.modulePath ?? process.env.PKCS11_MODULE;
   if (path === undefined || path === '') {
@@ -60,18 +66,27 @@ export interface TokenHandle {
   session: Session;
 }
 
+/** Loads the module, runs `work`, and closes the module afterwards. */
+export async function withModule<T>(args: ParsedArgs, uri: Pkcs11Uri | undefined, work: (module: Module) => T | Promise<T>): Promise<T> {
+  const module = loadModule(args, uri);
+  try {
+    return await work(module);
+  } finally {
+    module.close();
+  }
+}
+
 /**
  * Loads the module, picks the token, opens a session (logged in when `login`), runs `work`,
  * and closes everything afterwards.
  */
-export async function withToken<T>(
+export function withToken<T>(
   args: ParsedArgs,
   uri: Pkcs11Uri | undefined,
   options: { login: boolean },
   work: (token: TokenHandle) => Promise<T>,
 ): Promise<T> {
-  const module = loadModule(args, uri);
-  try {
+  return withModule(args, uri, async (module) => {
     const slot = selectSlot(module, uri);
     const session = await slot.openSession();
     try {
@@ -80,7 +95,5 @@ export async function withToken<T>(
     } finally {
       await session.close().catch(() => undefined);
     }
-  } finally {
-    module.close();
-  }
+  });
 }

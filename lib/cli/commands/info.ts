@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { MODULE_OPTIONS, OUTPUT_OPTIONS } from '../command';
 import { fields, emit } from '../output';
 import { tokenSummary, version } from '../describe';
-import { loadModule, parseUriArgument, selectSlot } from '../token';
+import { optionalUriArgument, selectSlot, withModule } from '../token';
 
 export const infoCommand: Command = {
   name: 'info',
@@ -12,10 +12,8 @@ export const infoCommand: Command = {
   options: { ...MODULE_OPTIONS, ...OUTPUT_OPTIONS },
   async run(args) {
     args.atMost(1);
-    const text = args.positional(0);
-    const uri = text === undefined ? undefined : parseUriArgument(text, 'TOKEN-URI');
-    const module = loadModule(args, uri);
-    try {
+    const uri = optionalUriArgument(args, 0);
+    return withModule(args, uri, (module) => {
       const info = module.info();
       const result = {
         modulePath: module.path,
@@ -42,8 +40,6 @@ export const infoCommand: Command = {
           : []),
       ]);
       return 0;
-    } finally {
-      module.close();
-    }
+    });
   },
 };

@@ -8,7 +8,7 @@ import { MODULE_OPTIONS, OUTPUT_OPTIONS, PIN_OPTIONS } from '../command';
 import { KEY_TYPES, KeySpec } from '../key-types';
 import { emit } from '../output';
 import { Progress } from '../progress';
-import { parseUriArgument, withToken } from '../token';
+import { optionalUriArgument, withToken } from '../token';
 import { UsageError } from '../usage-error';
 
 interface NewKey {
@@ -62,8 +62,7 @@ export const keygenCommand: Command = {
     const count = args.integer('count', 1, 1, 100_000);
     const id = parseId(args.string('id'));
     if (id && count > 1) throw new UsageError('--id names one key; it cannot be combined with --count');
-    const text = args.positional(0);
-    const uri = text === undefined ? undefined : parseUriArgument(text, 'TOKEN-URI');
+    const uri = optionalUriArgument(args, 0);
 
     const keys = await withToken(args, uri, { login: true }, async ({ session }) => {
       const progress = new Progress(`keygen ${type}`, count);

@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { MODULE_OPTIONS, OUTPUT_OPTIONS } from '../command';
 import { MECHANISM_FLAGS, flagNames } from '../describe';
 import { emit } from '../output';
-import { loadModule, parseUriArgument, selectSlot } from '../token';
+import { optionalUriArgument, selectSlot, withModule } from '../token';
 
 export const mechanismsCommand: Command = {
   name: 'mechanisms',
@@ -12,10 +12,8 @@ export const mechanismsCommand: Command = {
   options: { ...MODULE_OPTIONS, ...OUTPUT_OPTIONS },
   async run(args) {
     args.atMost(1);
-    const text = args.positional(0);
-    const uri = text === undefined ? undefined : parseUriArgument(text, 'TOKEN-URI');
-    const module = loadModule(args, uri);
-    try {
+    const uri = optionalUriArgument(args, 0);
+    return withModule(args, uri, (module) => {
       const mechanisms = selectSlot(module, uri)
         .mechanisms()
         .map((m) => ({
@@ -30,8 +28,6 @@ export const mechanismsCommand: Command = {
         return mechanisms.map((m) => `${m.name.padEnd(width)}${`${String(m.minKeySize)}-${String(m.maxKeySize)}`.padEnd(14)}${m.flags.join(',')}`);
       });
       return 0;
-    } finally {
-      module.close();
-    }
+    });
   },
 };

@@ -4,7 +4,7 @@ import type { Pkcs11Uri } from '../../uri/pkcs11-uri';
 import type { Command } from '../command';
 import { MODULE_OPTIONS, OUTPUT_OPTIONS, PIN_OPTIONS } from '../command';
 import { emit } from '../output';
-import { parseUriArgument, withToken } from '../token';
+import { optionalUriArgument, withToken } from '../token';
 
 const CLASS_OF_TYPE = { private: 'privateKey', public: 'publicKey', 'secret-key': 'secretKey', cert: 'certificate', data: 'data' } as const;
 
@@ -28,8 +28,7 @@ export const objectsCommand: Command = {
   details: 'The URI selects the token and filters by type=, object= (label) and id=.',
   async run(args) {
     args.atMost(1);
-    const text = args.positional(0);
-    const uri = text === undefined ? undefined : parseUriArgument(text, 'URI');
+    const uri = optionalUriArgument(args, 0, 'URI');
     const objects = await withToken(args, uri, { login: !args.flag('public-only') }, async ({ session }) => {
       const found = await session.find(filter(uri));
       return Promise.all(

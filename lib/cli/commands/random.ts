@@ -5,7 +5,7 @@ import { toInteger } from '../args';
 import { writeFileAtomic } from '../files';
 import { emit, note } from '../output';
 import { checkFormat, encodeBytes } from '../encoding';
-import { parseUriArgument, withToken } from '../token';
+import { optionalUriArgument, withToken } from '../token';
 import { UsageError } from '../usage-error';
 
 const MAX_BYTES = 1 << 20;
@@ -26,8 +26,7 @@ export const randomCommand: Command = {
     if (count === undefined) throw new UsageError('random needs the number of bytes, e.g. p11 random 32');
     const length = toInteger('N', count, 1, MAX_BYTES);
     const format = checkFormat(args.string('format') ?? 'hex');
-    const text = args.positional(1);
-    const uri = text === undefined ? undefined : parseUriArgument(text, 'TOKEN-URI');
+    const uri = optionalUriArgument(args, 1);
     const bytes = await withToken(args, uri, { login: false }, ({ session }) => session.random(length));
     const out = args.string('out');
     if (out !== undefined) {

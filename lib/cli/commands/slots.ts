@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { MODULE_OPTIONS, OUTPUT_OPTIONS } from '../command';
 import { slotSummary } from '../describe';
 import { emit } from '../output';
-import { loadModule } from '../token';
+import { withModule } from '../token';
 
 export const slotsCommand: Command = {
   name: 'slots',
@@ -16,8 +16,7 @@ export const slotsCommand: Command = {
   },
   async run(args) {
     args.atMost(0);
-    const module = loadModule(args, undefined);
-    try {
+    return withModule(args, undefined, (module) => {
       const slots = module.slots({ tokenPresent: !args.flag('all') }).map(slotSummary);
       emit(args, slots, () =>
         slots.flatMap((s) => [
@@ -29,8 +28,6 @@ export const slotsCommand: Command = {
         ]),
       );
       return 0;
-    } finally {
-      module.close();
-    }
+    });
   },
 };
