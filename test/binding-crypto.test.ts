@@ -555,8 +555,10 @@ describe('secure defaults for generated keys', () => {
     expect(read(open)).toEqual([false, true, false, false]);
     const [value] = p11.C_GetAttributeValue(session, open, [C.CKA_VALUE]);
     // The P-256 private scalar: SoftHSM2 drops leading zero bytes (one key in 256 has one).
-    expect(value.value!.length).toBeGreaterThanOrEqual(30);
-    expect(value.value!.length).toBeLessThanOrEqual(32);
+    expect(Buffer.isBuffer(value.value)).toBe(true);
+    const scalar = value.value as Buffer;
+    expect(scalar.length).toBeGreaterThanOrEqual(30);
+    expect(scalar.length).toBeLessThanOrEqual(32);
     // Only CKA_SENSITIVE given: CKA_EXTRACTABLE still defaults to false.
     expect(read(ecPair([{ type: C.CKA_SENSITIVE, value: false }]).privateKey)).toEqual([false, false, false, true]);
     // Only CKA_EXTRACTABLE given: CKA_SENSITIVE still defaults to true.
