@@ -5,6 +5,7 @@
  * - calls that wait (the shim's delay sleeps inside C_Sign, like a network HSM) get every thread;
  * - with the limit at the cores, calls that hang do not hold the others back.
  */
+import * as fs from 'fs';
 import * as os from 'os';
 
 import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, PKCS11, engineInfo, setThreadCount } from '../lib';
@@ -74,9 +75,38 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     peakRunning: 0,
     jsWakeups: 0,
     flusherWakeups: 0,
+    batchScheduled: false,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
+});
+
+/** The scheduling policy of each thread of this process (Linux: field 41 of /proc/self/task/<tid>/stat). */
+function threadPolicies(): Map<number, number> {
+  const policies = new Map<number, number>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // After "pid (comm) " come the fields from the third (state) on: the policy is the 41st.
+    policies.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]));
+  }
+  return policies;
+}
+
+test('the worker threads run under SCHED_BATCH (Linux); the JS thread keeps its policy', async () => {
+  await signMany(200);
+  const info = engineInfo();
+  if (process.platform !== 'linux') {
+    expect(info.batchScheduled).toBe(false);
+    return;
+  }
+  const SCHED_OTHER = 0;
+  const SCHED_BATCH = 3;
+  const policies = threadPolicies();
+  expect(info.batchScheduled).toBe(true);
+  expect(info.threads).toBeGreaterThanOrEqual(1);
+  // Exactly the engine's workers: not the JS thread, libuv's pool, V8's threads or the flusher.
+  expect([...policies.values()].filter((policy) => policy === SCHED_BATCH)).toHaveLength(info.threads);
+  expect(policies.get(process.pid)).toBe(SCHED_OTHER);
 });
 
 test('signing that computes runs one call per core', async () => {

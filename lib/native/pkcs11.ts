@@ -239,7 +239,7 @@ export interface NativePKCS11 {
 
 /** The async engine's state (see ARCHITECTURE.md, "The async engine"). */
 export interface EngineInfo {
-  /** Threads started so far (the first async call starts one). */
+  /** Worker threads running (the first async call starts one; a thread stuck in an abandoned call ends when it returns). */
   threads: number;
   /** The thread cap (setThreadCount; 0 = not chosen yet: max(8, 2 × cores) once the engine starts). */
   maxThreads: number;
@@ -260,6 +260,11 @@ export interface EngineInfo {
   jsWakeups: number;
   /** Wake-ups of the engine's flusher thread (it delivers batches no worker delivers), since the engine started. */
   flusherWakeups: number;
+  /**
+   * The worker threads run under SCHED_BATCH (Linux): treated as CPU-bound background work, a woken
+   * worker does not preempt the JS thread. False before the first async call and where there is none.
+   */
+  batchScheduled: boolean;
 }
 
 export interface NativeBinding {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "blocking_probe.h"
+#include "thread_policy.h"
 
 namespace p11 {
 
@@ -110,7 +111,8 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             limitChanges_,
             peakRunning_,
             static_cast<double>(jsWakeups_.load(std::memory_order_relaxed)),
-            static_cast<double>(flusherWakeups_.load(std::memory_order_relaxed))};
+            static_cast<double>(flusherWakeups_.load(std::memory_order_relaxed)),
+            batchScheduled_.load(std::memory_order_relaxed)};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -164,6 +166,7 @@ void Engine::NoteBlockingLocked(bool blocked) {
 }
 
 void Engine::WorkerLoop(Worker& worker) {
+  batchScheduled_.store(UseBatchScheduling(), std::memory_order_relaxed);
   BlockingProbe probe;
   const bool probing = BlockingProbe::Supported();
   std::unique_lock<std::mutex> lock(queueMutex_);
@@ -436,6 +439,7 @@ void Engine::StopPolling(Napi::Env env) {
 }
 
 void Engine::FlusherLoop() {
+  UseDefaultScheduling();  // started from a worker, whose batch policy it would inherit
   std::unique_lock<std::mutex> lock(doneMutex_);
   unsigned long long seen = completions_;
   while (!closed_) {

@@ -64,6 +64,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
     double jsWakeups;       // thread-safe-function calls made to settle completions, since the start (a JS number)
     double flusherWakeups;  // times the flusher thread woke, since the start
+    bool batchScheduled;    // the workers run under SCHED_BATCH (thread_policy.h)
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -145,6 +146,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<long long> callNanos_{0};  // moving average of a call's duration
   std::atomic<unsigned long long> jsWakeups_{0};
   std::atomic<unsigned long long> flusherWakeups_{0};
+  std::atomic<bool> batchScheduled_{false};  // the last worker started got SCHED_BATCH
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
