@@ -3,8 +3,8 @@
 // work they are, and a worker that is woken no longer preempts the running thread. The JS thread
 // (left as it is) keeps its core while it settles a batch and submits the next calls, instead of
 // being switched out for the worker each submit wakes. Measured on 2 vCPUs, ECDSA P-256: 4 to 16
-// requests in flight sign 8-13% faster with event-loop delay p99 halved, 64 in flight 2-3% faster
-// (ARCHITECTURE.md, "The async engine").
+// requests in flight sign 5-12% faster with event-loop delay p99 about halved; 1 and 64 in
+// flight unchanged (ARCHITECTURE.md, "The async engine").
 #pragma once
 
 namespace p11 {
