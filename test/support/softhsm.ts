@@ -18,14 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
 
-import {
-  checkTokenLabel,
-  findSoftHsmModule as findInstalledSoftHsm,
-  provisionSoftHsmToken,
-  SOFTHSM_MODULE_PATHS,
-} from '../../lib/softhsm/provision';
-
-export { SOFTHSM_MODULE_PATHS };
+import { checkTokenLabel, findSoftHsmModule as findInstalledSoftHsm, provisionSoftHsmToken } from '../../lib/softhsm/provision';
 
 export const DEFAULT_TOKEN_LABEL = 'pkcs11-napi-test';
 export const DEFAULT_SO_PIN = 'so-pin-1234';
