@@ -21,7 +21,8 @@ import { buildInfo, machine, timestamp, writeJson, writeSvg } from './report/jso
 import { chart } from './report/svg';
 import { mechanismTable, TABLE_LEGEND } from './report/table';
 import { Plan, runSchedule, schedule, summarize } from './runner';
-import { evaluateTargets, formatTargets } from './targets';
+import { runDuels } from './head-to-head';
+import { evaluateTargets, formatTargets, ratioTargets } from './targets';
 import type { LoadName, RunResult, RunSpec } from './types';
 
 /** The addon's default worker-thread count (native/ops/runner.cc): max(8, 2 × cores). */
@@ -211,6 +212,21 @@ export async function runBench(options: BenchOptions): Promise<number> {
       },
     );
     progress.end();
+    const points = summarize(plan, samples);
+    const rsaTitle = keys.rsa?.description ?? 'RSA';
+    // The ratio targets again, each as rounds of two runs back to back (head-to-head.ts).
+    const duelTargets = options.rounds > 0 ? ratioTargets(points, rsaTitle) : [];
+    if (duelTargets.length) {
+      say(`head to head: ${duelTargets.length} ratio target(s) × ${options.rounds} rounds of two runs`);
+    }
+    const duelStarted = Date.now();
+    const duels = await runDuels(duelTargets, options.rounds, measure, (target, round, r) =>
+      progress.note(
+        `  ${target.name}, round ${round + 1}/${options.rounds}: ${target.ours.load} c=${target.ours.concurrency} ${fmtRate(r.ours)}/s` +
+          ` vs ${target.base.load} c=${target.base.concurrency} ${fmtRate(r.base)}/s = ${r.ratio.toFixed(3)}`,
+      ),
+    );
+    if (duelTargets.length) say(`head to head took ${Math.round((Date.now() - duelStarted) / 1000)}s`);
     // The load processes are done; stopping them now writes their CPU profiles (--cpu-prof)
     // and leaves the machine quiet for the CA benchmark, which runs in this process.
     await stopProcesses();
@@ -221,7 +237,6 @@ export async function runBench(options: BenchOptions): Promise<number> {
       repeat: options.repeat,
     });
 
-    const points = summarize(plan, samples);
     const keyOf = (m: MechanismName) => keys[MECHANISMS[m].keyKind]!.description;
     say();
     for (const mechanism of mechanisms) {
@@ -243,8 +258,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
     );
     say();
 
-    const targets = evaluateTargets(points, keys.rsa?.description ?? 'RSA');
-    say(`Targets (ours = SigningPool; medians of this run${scenario === 'local SoftHSM2' ? '' : `; set for local SoftHSM2, shown for reference`}):`);
+    const targets = evaluateTargets(points, rsaTitle, duels);
+    say(`Targets (ours = SigningPool; ${duels.length ? 'ratios head to head, median of the rounds' : 'medians of this run'}${scenario === 'local SoftHSM2' ? '' : `; set for local SoftHSM2, shown for reference`}):`);
     say(formatTargets(targets));
     say();
 
@@ -265,6 +280,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
         durationMs: options.durationMs,
         warmupMs: options.warmupMs,
         repeat: options.repeat,
+        headToHeadRounds: options.rounds,
         concurrency: plan.concurrency,
         loads: plan.loads,
         mechanisms,
@@ -280,6 +296,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
       },
       points,
       targets,
+      headToHead: duels,
       ca,
       charts,
       samples,
@@ -294,6 +311,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
     process.removeListener('SIGTERM', interrupted);
   }
 }
+
+const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** MB per semi-space (the young generation is two): Node 20's default maximum on 64-bit is 16. */
 const SOAK_SEMI_SPACE_MB = 16;

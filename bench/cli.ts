@@ -18,6 +18,8 @@ export interface BenchOptions {
   durationMs: number;
   warmupMs: number;
   repeat: number;
+  /** Head-to-head rounds per ratio target after the sweep (head-to-head.ts); 0: none. */
+  rounds: number;
   loads: LoadName[];
   remote: boolean;
   soak?: number;
@@ -58,6 +60,9 @@ What and how long:
   --duration S             measured window per run (default 2)
   --warmup S               warm-up before each window (default 0.3, at most half the window)
   --repeat N               repeats of the sweep; medians are reported (default 3)
+  --rounds N               then, per ratio target, N rounds of ours and the baseline back to
+                           back at the concurrencies the sweep found best; the target is judged
+                           on the median of the rounds' ratios (default 5; 0: judge on the sweep)
   --loads LIST             ${LOAD_NAMES.join(',')}
                            (default: ${DEFAULT_LOADS.join(',')})
   --wake-every N           raw-c-woken: its signing threads wake one more thread after every
@@ -99,6 +104,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     durationMs: 2000,
     warmupMs: 300,
     repeat: 3,
+    rounds: 5,
     loads: [...DEFAULT_LOADS],
     wake: { every: 16, workUs: 0 },
     remote: false,
@@ -157,6 +163,13 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--repeat':
         options.repeat = positive('--repeat', next(), true);
         break;
+      case '--rounds': {
+        const v = next();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--rounds must be an integer ≥ 0, got '${v}'`);
+        options.rounds = n;
+        break;
+      }
       case '--loads': {
         const names = list(next());
         for (const n of names) if (!LOAD_NAMES.includes(n as LoadName)) throw new Error(`unknown load '${n}'`);

@@ -19,16 +19,25 @@ interface Results {
     loads: Record<string, { signs: number; signsPerSec: unknown; perSign?: Record<string, unknown>; wakeups?: number }>;
   }[];
   charts: string[];
+  headToHead: {
+    name: string;
+    mechanism: string;
+    ours: { load: string; concurrency: number };
+    base: { load: string; concurrency: number };
+    rounds: { ours: number; base: number; ratio: number; oursFirst: boolean }[];
+    ratio: number;
+  }[];
+  targets: { name: string; pass: boolean | null; detail: string }[];
 }
 
 describe('npm run bench (smoke)', () => {
-  test('a 0.2 s sweep at concurrency 1 and 4 reports positive signs/s for raw C, pkcs11js and ours', async () => {
+  test('a 0.2 s sweep at concurrency 1 and 4 reports positive signs/s for raw C, pkcs11js and ours, then head-to-head rounds', async () => {
     expect(fs.existsSync(CLI)).toBe(true); // otherwise: npm run build:ts
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
     try {
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        [CLI, '--duration', '0.2', '--repeat', '1', '--concurrency', '1,4', '--mechanisms', 'ecdsa', '--json', '--out', out],
+        [CLI, '--duration', '0.2', '--repeat', '1', '--rounds', '2', '--concurrency', '1,4', '--mechanisms', 'ecdsa', '--json', '--out', out],
         { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
       );
       // With --json, stdout is exactly the results file's path.
@@ -59,6 +68,31 @@ describe('npm run bench (smoke)', () => {
       }
       expect(results.charts).toHaveLength(1);
       expect(fs.readFileSync(results.charts[0], 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+
+      // The three ECDSA ratio targets ran again head to head, two rounds each, at the
+      // concurrencies the sweep found best; the targets are judged on the rounds' median.
+      const best = (load: string) =>
+        results.points.reduce((a, b) => ((b.loads[load].signsPerSec as number) > (a.loads[load].signsPerSec as number) ? b : a)).concurrency;
+      const expected = [
+        { name: 'ECDSA peak ≥ 0.95 × raw C best', ours: best('ours-pool'), base: { load: 'raw-c', concurrency: best('raw-c') } },
+        { name: 'ECDSA one in flight ≥ 0.85 × raw C single-thread', ours: 1, base: { load: 'raw-c', concurrency: 1 } },
+        { name: 'ECDSA peak ≥ 1.3 × pkcs11js best async', ours: best('ours-pool'), base: { load: 'pkcs11js', concurrency: best('pkcs11js') } },
+      ];
+      expect(results.headToHead.map((d) => d.name)).toEqual(expected.map((e) => e.name));
+      for (const [i, duel] of results.headToHead.entries()) {
+        expect(duel.ours).toEqual({ load: 'ours-pool', concurrency: expected[i].ours });
+        expect(duel.base).toEqual(expected[i].base);
+        expect(duel.rounds.map((r) => r.oursFirst)).toEqual([true, false]);
+        for (const round of duel.rounds) {
+          expect(round.ours).toBeGreaterThan(0);
+          expect(round.base).toBeGreaterThan(0);
+          expect(round.ratio).toBeCloseTo(round.ours / round.base, 10);
+        }
+        const ratios = duel.rounds.map((r) => r.ratio);
+        expect(duel.ratio).toBeCloseTo((ratios[0] + ratios[1]) / 2, 10);
+        const target = results.targets.find((t) => t.name === duel.name)!;
+        expect(target.detail).toContain(`${duel.ratio.toFixed(3)} head to head (median of 2 rounds`);
+      }
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
