@@ -8,7 +8,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 
-import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, PKCS11, engineInfo, setThreadCount } from '../lib';
+import { performance } from 'perf_hooks';
+
+import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount } from '../lib';
 import type { Handle } from '../lib';
 import { generateEcKeyPair } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
@@ -19,15 +21,17 @@ const cores = typeof os.availableParallelism === 'function' ? os.availableParall
 // More threads than cores, so that the limit is visible.
 const threads = Math.min(256, Math.max(8, cores * 4));
 const digest = Buffer.alloc(32, 7);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let token: TestToken;
+let shimPath: string;
 let control: ShimControl;
 let m: PKCS11;
 let sessions: Handle[];
 let key: Handle;
 
 beforeAll(() => {
-  const shimPath = buildShim();
+  shimPath = buildShim();
   token = createTestToken({ label: 'engine-limit' });
   control = new ShimControl();
   control.set({ 'hang.max': 15_000 });
@@ -139,6 +143,46 @@ test('calls that wait inside the module get every thread again', async () => {
   expect(waiting).toMatchObject({ computeBound: false, callLimit: threads });
   // 32 sessions each with a 3 ms call in flight: many more than the cores run at once.
   expect(peakRunning).toBeGreaterThan(cores);
+});
+
+test('the pool does not poll for answers to calls that wait, however short', async () => {
+  // 1 ms sleeps inside C_Sign are well under this pool's polling budget (50 ms): only the
+  // engine's judgement that the calls wait keeps the JS thread from polling through them.
+  const module = Module.load(shimPath);
+  const pool = await SigningPool.open({
+    module,
+    token: token.label,
+    key: { label: 'ec-P-256' },
+    pin: token.userPin,
+    size: 1,
+    busyPollMicros: 50_000,
+  });
+  const utilization = async (count: number): Promise<number> => {
+    const start = performance.eventLoopUtilization();
+    for (let i = 0; i < count; i++) await pool.sign(digest, CKM_ECDSA);
+    return performance.eventLoopUtilization(start).utilization;
+  };
+  try {
+    await signMany(4000);
+    expect(engineInfo().computeBound).toBe(true);
+    await utilization(100); // the pool's latency average, JIT
+    const computing = await utilization(400);
+
+    control.set({ 'delay.C_Sign': 1 });
+    for (let i = 0; i < 20 && engineInfo().computeBound; i++) await signMany(64);
+    expect(engineInfo().computeBound).toBe(false);
+    await sleep(150); // past the pool's sampling period of the engine's judgement
+    const waiting = await utilization(150);
+    control.unset('delay.C_Sign');
+
+    // Polling keeps the loop busy between answers; waiting calls leave it asleep.
+    if (cores > 1) expect(computing).toBeGreaterThan(0.8);
+    expect(waiting).toBeLessThan(0.5);
+  } finally {
+    control.unset('delay.C_Sign');
+    await pool.close();
+    module.close();
+  }
 });
 
 test('with one call per core, calls that hang do not hold the next one back', async () => {

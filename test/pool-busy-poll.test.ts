@@ -7,7 +7,7 @@ import { performance } from 'perf_hooks';
 import * as os from 'os';
 
 import { generateKeyPair, Module, SigningPool } from '../lib';
-import { BusyPoll } from '../lib/pool/busy-poll';
+import { BusyPoll, sampledEvery } from '../lib/pool/busy-poll';
 import { createTestToken, TestToken } from './support/softhsm';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -37,6 +37,33 @@ describe('BusyPoll rules', () => {
     const off = new BusyPoll(0, () => 1, 4);
     off.callStarted(performance.now());
     expect(off.polling).toBe(false);
+  });
+
+  test('does not poll for calls the engine finds waiting, and polls again once they compute', () => {
+    let computing = false;
+    const poll = new BusyPoll(60_000, () => 1, 2, undefined, () => computing);
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(false);
+    computing = true;
+    poll.callStarted(performance.now());
+    expect(poll.polling).toBe(true);
+    poll.stop();
+  });
+
+  test('sampledEvery reads the judgement again only once its period has passed', async () => {
+    let reads = 0;
+    let answer = false;
+    const sampled = sampledEvery(30, () => {
+      reads++;
+      return answer;
+    });
+    expect(sampled()).toBe(false);
+    answer = true;
+    expect(sampled()).toBe(false); // within the period: the value read before
+    expect(reads).toBe(1);
+    await sleep(40);
+    expect(sampled()).toBe(true);
+    expect(reads).toBe(2);
   });
 
   test('registers with the completion source once, polls it every turn, and unregisters when done', async () => {

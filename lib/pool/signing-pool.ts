@@ -4,7 +4,7 @@ import type { Pkcs11Signer, SignerKeyType } from '../keys/signer';
 import type { Slot } from '../module/slot';
 import type { NativePKCS11 } from '../native/pkcs11';
 import type { Bytes, Handle, Mechanism } from '../native/types';
-import { BusyPoll } from './busy-poll';
+import { BusyPoll, sampledEvery } from './busy-poll';
 import { classify } from './classify';
 import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutError } from './errors';
 import { Fifo } from './fifo';
@@ -120,6 +120,8 @@ export class SigningPool {
         poll: () => binding.pollCompletions(),
         stop: () => binding.stopCompletionPolling(),
       },
+      // The engine samples whether calls sleep; it changes its mind over dozens of calls.
+      sampledEvery(100, () => binding.engineInfo().computeBound),
     );
   }
 
