@@ -24,7 +24,7 @@ const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
  * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
  * polled for: sleeping costs them little. Nor are calls the engine finds waiting rather than
  * computing (engineInfo().computeBound), however fast: with `p11-kit server` on the same two
- * cores (calls of about 270 µs) polling cost a quarter of the signatures at one in flight.
+ * cores (calls of about 270 µs), one request in flight signed 24% more without polling.
  */
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
