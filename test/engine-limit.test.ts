@@ -7,7 +7,6 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-
 import { performance } from 'perf_hooks';
 
 import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount } from '../lib';
@@ -173,7 +172,6 @@ test('the pool does not poll for answers to calls that wait, however short', asy
     expect(engineInfo().computeBound).toBe(false);
     await sleep(150); // past the pool's sampling period of the engine's judgement
     const waiting = await utilization(150);
-    control.unset('delay.C_Sign');
 
     // Polling keeps the loop busy between answers; waiting calls leave it asleep.
     if (cores > 1) expect(computing).toBeGreaterThan(0.8);
