@@ -6,7 +6,8 @@
  * - answers of slow calls behind a deep queue are held back longer than 1 ms, and reach JS in
  *   batches (each wake-up of the JS thread takes a core from a worker);
  * - while calls keep finishing, the flusher looks at held-back answers every few milliseconds,
- *   not after every batch (each of its wake-ups, too, takes a core from a worker);
+ *   not after every batch (each of its wake-ups, too, takes a core from a worker), and sleeps
+ *   while none is held back;
  * - calls given up on by C_Finalize({ abandonCalls: true }) keep their threads forever when the
  *   module never returns them (p11-kit-client on a dead connection): the engine replaces them.
  */
@@ -128,6 +129,34 @@ test('while calls keep finishing, the flusher does not wake for every batch', as
   // woken per batch). At worst three per 4 ms: a tick in which no call finished (a descheduled
   // process) sends it to its idle sleep, and the next batch wakes it from there.
   expect(flusherWakeups).toBeLessThanOrEqual((elapsedMs * 3) / 4 + 3);
+});
+
+test('while no answer is held back, the flusher sleeps however many calls finish', async () => {
+  // One call in flight: nothing is ever queued behind it, so each answer goes to JS at once and
+  // no batch is held. The flusher used to tick every 2 ms as long as calls finished at all: 480
+  // wake-ups a second beside a pool signing at one in flight.
+  const sessions = Array.from({ length: 8 }, () => m.C_OpenSession(slotOfToken(), CKF_RW_SESSION));
+  const [session] = sessions;
+  control.unset('stats.always');
+  // First, batches held back (eight in flight on two threads) set the flusher ticking; the calls
+  // at one in flight follow at once.
+  await Promise.all(
+    sessions.map(async (s) => {
+      for (let i = 0; i < 20; i++) await m.digest(s, CKM_SHA256, Buffer.from('batches'));
+    }),
+  );
+  const before = engineInfo();
+  const started = performance.now();
+  let calls = 0;
+  for (; performance.now() - started < 100; calls++) await m.digest(session, CKM_SHA256, Buffer.from('one at a time'));
+  const after = engineInfo();
+  control.set({ 'stats.always': 1 });
+  for (const s of sessions) m.C_CloseSession(s);
+
+  // The old rule woke it every 2 ms here (about 50 times); now only the ticks that look at the
+  // batches above, then none.
+  expect(calls).toBeGreaterThan(100);
+  expect(after.flusherWakeups - before.flusherWakeups).toBeLessThanOrEqual(3);
 });
 
 test('two calls hung with a two-thread engine, abandoned by C_Finalize: the next initialisation still gets threads', async () => {

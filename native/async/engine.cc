@@ -362,7 +362,6 @@ void Engine::Complete(std::unique_ptr<Job> job) {
       return;
     }
     done_.push_back(std::move(job));
-    ++completions_;
     if (wakeScheduled_ || pollers_ > 0) return;
     // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
     // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
@@ -375,6 +374,7 @@ void Engine::Complete(std::unique_ptr<Job> job) {
       auto now = std::chrono::steady_clock::now();
       if (done_.size() == 1) {
         batchDue_ = now + DeferralFor(queued);
+        ++heldBatches_;
         // The flusher delivers a batch only when no worker finishes a call after its deadline
         // (calls that run long or hang), and is woken here only from its idle sleep. Woken
         // whenever a batch started while it slept, and then sleeping until that batch's
@@ -441,7 +441,7 @@ void Engine::StopPolling(Napi::Env env) {
 void Engine::FlusherLoop() {
   UseDefaultScheduling();  // started from a worker, whose batch policy it would inherit
   std::unique_lock<std::mutex> lock(doneMutex_);
-  unsigned long long seen = completions_;
+  unsigned long long seen = heldBatches_;
   while (!closed_) {
     bool held = !done_.empty() && !wakeScheduled_ && pollers_ == 0;
     auto now = std::chrono::steady_clock::now();
@@ -450,12 +450,14 @@ void Engine::FlusherLoop() {
       lock.unlock();
       WakeJs();
       lock.lock();
-    } else if (held || completions_ != seen) {
-      // Workers that finish calls deliver overdue batches themselves, so while calls finish this
-      // thread looks at the deadline at most every kFlusherTick instead of following every batch.
-      // A batch is late only when no call finishes after its deadline, and then by less than
-      // kMaxDeferral (this thread may be waiting out an earlier batch's deadline).
-      seen = completions_;
+    } else if (held || heldBatches_ != seen) {
+      // Workers that finish calls deliver overdue batches themselves, so while batches are held
+      // back this thread looks at the deadline at most every kFlusherTick instead of following
+      // every batch. A batch is late only when no call finishes after its deadline, and then by
+      // less than kMaxDeferral (this thread may be waiting out an earlier batch's deadline).
+      // Counting held batches rather than finished calls lets it sleep while nothing is held: with
+      // the pool polling at one request in flight it had woken 480 times a second for nothing.
+      seen = heldBatches_;
       flusherReady_.wait_until(lock, held ? std::max(batchDue_, now + kFlusherTick) : now + kFlusherTick);
       flusherWakeups_.fetch_add(1, std::memory_order_relaxed);
     } else {
