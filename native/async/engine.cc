@@ -68,14 +68,20 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     queued_.store(queue_.size(), std::memory_order_release);
     // The spinning thread takes the first job in the queue, and only that one.
     spinning = spinning_ && queue_.size() == 1;
-    // Threads start lazily: a new one only when every existing thread is busy.
-    // A thread woken for an earlier job but not yet running it still counts as idle, so compare
-    // the queue with the idle threads rather than asking whether any is idle: otherwise jobs
-    // submitted back to back could wait behind one that hangs in the module. At the thread
-    // limit a new thread is still started if none is idle: it watches for calls that run long.
+    // Threads start lazily: a new one only when every existing thread is busy, and only while
+    // the threads at hand (running a call that counts against the limit, or idle) are fewer than
+    // the calls allowed at once. A thread woken for an earlier job but not yet running it, or
+    // started but not yet running, still counts as idle, so compare the queue with the idle
+    // threads rather than asking whether any is idle: otherwise jobs submitted back to back
+    // could wait behind one that hangs in the module. At the thread limit a new thread is still
+    // started if none is idle: it watches for calls that run long. (Counting threads as idle only
+    // once they ran, a burst of 64 submits started all eight threads for two calls at once.)
     mayStart = MayStartLocked();
     watching = watching_;
-    spawn = queue_.size() > idleThreads_ && threads_.size() < maxThreads_ && (mayStart || idleThreads_ == 0);
+    if (queue_.size() > idleThreads_ && threads_.size() < maxThreads_) {
+      bool room = ActiveLocked(std::chrono::steady_clock::now()) + idleThreads_ < LimitLocked();
+      spawn = room || idleThreads_ == 0;
+    }
     if (spawn) StartThreadLocked();
   }
   // A spinning thread will see the job by itself; waking a sleeping one as well would only
@@ -97,6 +103,7 @@ void Engine::ReplaceStuckThreads(unsigned count) {
 }
 
 void Engine::StartThreadLocked() {
+  ++idleThreads_;  // until it takes its first job (WorkerLoop)
   Worker& worker = workers_.emplace_back();
   threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
 }
@@ -170,6 +177,7 @@ void Engine::WorkerLoop(Worker& worker) {
   BlockingProbe probe;
   const bool probing = BlockingProbe::Supported();
   std::unique_lock<std::mutex> lock(queueMutex_);
+  --idleThreads_;  // counted idle since StartThreadLocked; the loop counts it again
   for (;;) {
     ++idleThreads_;
     if (queue_.empty()) {
