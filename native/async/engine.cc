@@ -482,7 +482,12 @@ void Engine::SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nul
 }
 
 size_t Engine::SettleAll(Napi::Env env) {
+  // The two buffers go back and forth, keeping their capacity. Swapping with an empty vector had
+  // the workers grow done_ anew for every batch (five allocations up to 16 answers, in their
+  // malloc arenas) and the JS thread free it, which takes the lock of the arena of a worker that
+  // may be inside malloc for the module at that moment.
   std::vector<std::unique_ptr<Job>> batch;
+  batch.swap(spareBatch_);  // empty, with capacity (or none, if a settlement re-entered)
   {
     std::lock_guard<std::mutex> lock(doneMutex_);
     batch.swap(done_);
@@ -499,9 +504,12 @@ size_t Engine::SettleAll(Napi::Env env) {
       // escape into Node, which would abort the whole process.
     }
   }
-  pending_ -= batch.size();
-  if (pending_ == 0 && !batch.empty()) completion_.Unref(env);
-  return batch.size();
+  size_t settled = batch.size();
+  pending_ -= settled;
+  if (pending_ == 0 && settled > 0) completion_.Unref(env);
+  batch.clear();
+  if (batch.capacity() > spareBatch_.capacity()) spareBatch_.swap(batch);
+  return settled;
 }
 
 void Engine::Shutdown() {

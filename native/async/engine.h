@@ -161,6 +161,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   std::mutex doneMutex_;
   std::vector<std::unique_ptr<Job>> done_;
+  // JS thread only: the buffer SettleAll hands to done_ in exchange for a batch, so that neither
+  // side allocates one per batch (see SettleAll).
+  std::vector<std::unique_ptr<Job>> spareBatch_;
   bool wakeScheduled_ = false;
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
   std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
