@@ -103,9 +103,11 @@ void Engine::ReplaceStuckThreads(unsigned count) {
 }
 
 void Engine::StartThreadLocked() {
-  ++idleThreads_;  // until it takes its first job (WorkerLoop)
   Worker& worker = workers_.emplace_back();
   threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
+  // Idle until it takes its first job. Counted once the thread exists (its constructor may
+  // throw); the thread cannot uncount itself before this, as it needs queueMutex_, held here.
+  ++idleThreads_;
 }
 
 Engine::Info Engine::Snapshot(bool resetPeak) {
