@@ -46,7 +46,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0, 0, false};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -55,6 +55,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("blockedShare", Napi::Number::New(env, snapshot.blockedShare));
   result.Set("limitChanges", Napi::Number::New(env, snapshot.limitChanges));
   result.Set("peakRunning", Napi::Number::New(env, snapshot.peakRunning));
+  result.Set("averageCallMicros", Napi::Number::New(env, snapshot.averageCallMicros));
   result.Set("jsWakeups", Napi::Number::New(env, snapshot.jsWakeups));
   result.Set("flusherWakeups", Napi::Number::New(env, snapshot.flusherWakeups));
   result.Set("batchScheduled", Napi::Boolean::New(env, snapshot.batchScheduled));

@@ -77,6 +77,7 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     blockedShare: 0,
     limitChanges: 0,
     peakRunning: 0,
+    averageCallMicros: 0,
     jsWakeups: 0,
     flusherWakeups: 0,
     batchScheduled: false,
@@ -129,6 +130,8 @@ test('signing that computes runs one call per core', async () => {
   await signMany(4000);
   const settled = engineInfo({ resetPeak: true });
   expect(settled).toMatchObject({ maxThreads: threads, computeBound: true, callLimit: cores });
+  expect(settled.averageCallMicros).toBeGreaterThan(0);
+  expect(settled.averageCallMicros).toBeLessThan(2990); // no sleep in these calls
 
   await signMany(4000);
   const after = engineInfo();
@@ -149,10 +152,13 @@ test('calls that wait inside the module get every thread again', async () => {
   await signMany(300);
   const waiting = engineInfo({ resetPeak: true });
   await signMany(300);
-  const { peakRunning } = engineInfo();
+  const { peakRunning, averageCallMicros } = engineInfo();
   control.unset('delay.C_Sign');
 
   expect(waiting).toMatchObject({ computeBound: false, callLimit: threads });
+  // The time inside the module, every call at least the 3 ms sleep (a moving average that has
+  // long forgotten the fast calls before).
+  expect(averageCallMicros).toBeGreaterThan(2990);
   // 32 sessions each with a 3 ms call in flight: many more than the cores run at once.
   expect(peakRunning).toBeGreaterThan(cores);
 });

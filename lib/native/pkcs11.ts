@@ -256,6 +256,11 @@ export interface EngineInfo {
    * calls that had run past the long-call allowance (5 ms) by then.
    */
   peakRunning: number;
+  /**
+   * Moving average of a call's time inside the module, µs (1/16 per call, every kind of call;
+   * 0 before the first). The time until the answer reaches JS adds the hand-overs to it.
+   */
+  averageCallMicros: number;
   /** Wake-ups of the JS thread to settle finished calls (one settles a batch), since the engine started. */
   jsWakeups: number;
   /** Wake-ups of the engine's flusher thread (it delivers batches no worker delivers), since the engine started. */

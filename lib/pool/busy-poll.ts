@@ -17,21 +17,35 @@ const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
  *
  * With one request in flight the JS thread sleeps in the kernel until the engine thread's
  * completion wakes it, and on a VM that wake-up alone costs 15–20 µs: a third of an ECDSA
- * signature on SoftHSM2. While few calls are in flight (at most one per core) and recent calls
- * came back within the budget, the pool keeps the loop turning with setImmediate instead: a
+ * signature on SoftHSM2. While few calls are in flight (at most one per core) and the module's
+ * calls take less than the budget, the pool keeps the loop turning with setImmediate instead: a
  * completion is picked up on the next turn. Every turn still runs timers and I/O, so nothing else
  * waits; the price is CPU (the JS thread stays busy while it polls) and an event-loop
  * utilization near 1 at low concurrency. Calls slower than the budget (a network HSM) are not
  * polled for: sleeping costs them little. Nor are calls the engine finds waiting rather than
  * computing (engineInfo().computeBound), however fast: with `p11-kit server` on the same two
  * cores (calls of about 270 µs), one request in flight signed 24% more without polling.
+ *
+ * A call's time is the engine's (engineInfo().averageCallMicros: the time inside the module),
+ * not the time until its answer reached JS. That one includes the wake-up the polling saves, so
+ * once it crossed the budget (a slow spell of the machine, or calls close to the budget) polling
+ * stopped, the wake-ups kept it above, and the pool never polled again: Ed25519 at one in flight
+ * signed at 0.60 × raw C on this VM, and ECDSA fell to about what it signs without polling.
  */
+/** What the engine knows of the module's calls. */
+export interface CallsView {
+  /** They compute rather than wait (engineInfo().computeBound). */
+  compute: boolean;
+  /** Their average time inside the module, ms (0: none yet). */
+  callMs: number;
+}
+
+const FAST_COMPUTING: CallsView = { compute: true, callMs: 0 };
+
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
   private registered = false;
   private until = 0;
-  /** Moving average of call latency, ms. */
-  private averageMs = 0;
   private readonly maxInFlight: number;
 
   constructor(
@@ -39,8 +53,7 @@ export class BusyPoll {
     private readonly inFlight: () => number,
     cores: number = availableCores(),
     private readonly source: CompletionSource = NO_SOURCE,
-    /** Whether the module's calls compute rather than wait (the engine's judgement). */
-    private readonly callsCompute: () => boolean = () => true,
+    private readonly calls: () => CallsView = () => FAST_COMPUTING,
   ) {
     // On one core the polling would take the core the call runs on. With as many calls as
     // cores it still pays on this 2-vCPU VM (22k vs 18k ECDSA signs/s at 2 in flight); beyond,
@@ -50,10 +63,11 @@ export class BusyPoll {
 
   /** A call was handed to the module at `at` (performance.now()). */
   callStarted(at: number): void {
-    if (this.budgetMs <= 0 || this.inFlight() > this.maxInFlight || this.averageMs > this.budgetMs) return;
+    if (this.budgetMs <= 0 || this.inFlight() > this.maxInFlight) return;
+    const calls = this.calls();
     // A call that waits (a network HSM, a p11-kit server) leaves the core idle: the poller would
     // take it from whoever answers, on this machine or not, to save one wake-up.
-    if (!this.callsCompute()) return;
+    if (!calls.compute || calls.callMs > this.budgetMs) return;
     this.until = at + this.budgetMs;
     if (this.turning !== undefined) return;
     if (!this.registered) {
@@ -61,11 +75,6 @@ export class BusyPoll {
       this.source.start();
     }
     this.turning = setImmediate(this.turn);
-  }
-
-  /** A call came back after `latencyMs`. */
-  callFinished(latencyMs: number): void {
-    this.averageMs += (latencyMs - this.averageMs) / 8;
   }
 
   /** Whether the loop is being kept turning now. */
@@ -105,8 +114,8 @@ function availableCores(): number {
  * `read()`, taken again at most every `periodMs` (performance.now()): for a judgement that
  * changes slowly and costs a native call to read, asked on every call.
  */
-export function sampledEvery(periodMs: number, read: () => boolean): () => boolean {
-  let value = true;
+export function sampledEvery<T>(periodMs: number, read: () => T): () => T {
+  let value!: T;
   let readAt = -Infinity;
   return () => {
     const at = performance.now();

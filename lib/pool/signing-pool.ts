@@ -120,8 +120,11 @@ export class SigningPool {
         poll: () => binding.pollCompletions(),
         stop: () => binding.stopCompletionPolling(),
       },
-      // The engine samples whether calls sleep; it changes its mind over dozens of calls.
-      sampledEvery(100, () => binding.engineInfo().computeBound),
+      // The engine samples whether calls sleep, and times them; both move over dozens of calls.
+      sampledEvery(100, () => {
+        const engine = binding.engineInfo();
+        return { compute: engine.computeBound, callMs: engine.averageCallMicros / 1000 };
+      }),
     );
   }
 
@@ -285,20 +288,14 @@ export class SigningPool {
     this.busyPoll.callStarted(started);
     call.then(
       (result) => {
-        const returned = now();
-        this.callReturned(returned - started);
-        this.succeeded(lane, request, result, returned);
+        this.callsInFlight--;
+        this.succeeded(lane, request, result, now());
       },
       (error) => {
-        this.callReturned(now() - started);
+        this.callsInFlight--;
         this.failed(lane, request, error);
       },
     );
-  }
-
-  private callReturned(tookMs: number): void {
-    this.callsInFlight--;
-    this.busyPoll.callFinished(tookMs);
   }
 
   private succeeded(lane: Lane, request: Request, result: Buffer | boolean, at: number): void {

@@ -119,6 +119,7 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             static_cast<double>(blockedScore_) / kScoreMax,
             limitChanges_,
             peakRunning_,
+            static_cast<double>(callNanos_.load(std::memory_order_relaxed)) / 1000,
             static_cast<double>(jsWakeups_.load(std::memory_order_relaxed)),
             static_cast<double>(flusherWakeups_.load(std::memory_order_relaxed)),
             batchScheduled_.load(std::memory_order_relaxed)};

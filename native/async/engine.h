@@ -62,6 +62,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     double blockedShare;    // moving share of sampled calls that waited, 0..1
     unsigned limitChanges;  // times computeBound flipped
     unsigned peakRunning;   // most calls running at once since the last reset, long ones not counted
+    double averageCallMicros;  // moving average of a call's time in the module (NoteCallTime)
     double jsWakeups;       // thread-safe-function calls made to settle completions, since the start (a JS number)
     double flusherWakeups;  // times the flusher thread woke, since the start
     bool batchScheduled;    // the workers run under SCHED_BATCH (thread_policy.h)
