@@ -39,8 +39,9 @@ export interface SigningPoolOptions {
   abandonStuckCallsAfterMs?: number;
   /**
    * How long the event loop is kept turning for a call's answer (default 250 µs; 0 never). With
-   * at most one call in flight per core (never on one core), and calls that return within this
-   * and compute rather than wait (engineInfo().computeBound), the pool polls for the answer
+   * at most one call in flight per core (never on one core), and calls that take less than this
+   * inside the module (engineInfo().averageCallMicros) and compute rather than wait
+   * (engineInfo().computeBound), the pool polls for the answer
    * instead of letting the JS thread sleep until the engine wakes it (lib/pool/busy-poll.ts):
    * lower latency at low concurrency, paid for with the JS thread's CPU while it waits.
    */
