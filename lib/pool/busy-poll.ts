@@ -12,6 +12,16 @@ export interface CompletionSource {
 
 const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
 
+/** What the engine knows of the module's calls. */
+export interface CallsView {
+  /** They compute rather than wait (engineInfo().computeBound). */
+  compute: boolean;
+  /** Their average time inside the module, ms (0: none yet). */
+  callMs: number;
+}
+
+const FAST_COMPUTING: CallsView = { compute: true, callMs: 0 };
+
 /**
  * Keeps the event loop turning while a fast call is in flight.
  *
@@ -30,18 +40,8 @@ const NO_SOURCE: CompletionSource = { start() {}, poll() {}, stop() {} };
  * not the time until its answer reached JS. That one includes the wake-up the polling saves, so
  * once it crossed the budget (a slow spell of the machine, or calls close to the budget) polling
  * stopped, the wake-ups kept it above, and the pool never polled again: Ed25519 at one in flight
- * signed at 0.60 × raw C on this VM, and ECDSA fell to about what it signs without polling.
+ * signed at 0.60 × raw C on this VM (1.01 × since).
  */
-/** What the engine knows of the module's calls. */
-export interface CallsView {
-  /** They compute rather than wait (engineInfo().computeBound). */
-  compute: boolean;
-  /** Their average time inside the module, ms (0: none yet). */
-  callMs: number;
-}
-
-const FAST_COMPUTING: CallsView = { compute: true, callMs: 0 };
-
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
   private registered = false;
@@ -66,7 +66,8 @@ export class BusyPoll {
     if (this.budgetMs <= 0 || this.inFlight() > this.maxInFlight) return;
     const calls = this.calls();
     // A call that waits (a network HSM, a p11-kit server) leaves the core idle: the poller would
-    // take it from whoever answers, on this machine or not, to save one wake-up.
+    // take it from whoever answers, on this machine or not, to save one wake-up. A slow call
+    // would keep the JS thread busy longer than the wake-up it saves is worth.
     if (!calls.compute || calls.callMs > this.budgetMs) return;
     this.until = at + this.budgetMs;
     if (this.turning !== undefined) return;
