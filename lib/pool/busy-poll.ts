@@ -40,7 +40,7 @@ const FAST_COMPUTING: CallsView = { compute: true, callMs: 0 };
  * not the time until its answer reached JS. That one includes the wake-up the polling saves, so
  * once it crossed the budget (a slow spell of the machine, or calls close to the budget) polling
  * stopped, the wake-ups kept it above, and the pool never polled again: Ed25519 at one in flight
- * signed at 0.60 × raw C on this VM (1.01 × since).
+ * signed at 0.60 × raw C on this VM (0.70–1.01 × since, its calls being close to the budget).
  */
 export class BusyPoll {
   private turning: NodeJS.Immediate | undefined;
