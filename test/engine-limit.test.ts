@@ -131,7 +131,6 @@ test('signing that computes runs one call per core', async () => {
   const settled = engineInfo({ resetPeak: true });
   expect(settled).toMatchObject({ maxThreads: threads, computeBound: true, callLimit: cores });
   expect(settled.averageCallMicros).toBeGreaterThan(0);
-  expect(settled.averageCallMicros).toBeLessThan(2990); // no sleep in these calls
 
   await signMany(4000);
   const after = engineInfo();
