@@ -18,6 +18,7 @@ import { Progress } from './progress';
 import { provisionSoftHsm, Provisioned, useExisting } from './provision';
 import { packageRoot } from './paths';
 import { buildInfo, machine, timestamp, writeJson, writeSvg } from './report/json';
+import { whole } from './report/format';
 import { chart } from './report/svg';
 import { mechanismTable, TABLE_LEGEND } from './report/table';
 import { Plan, runSchedule, schedule, summarize } from './runner';
@@ -222,8 +223,8 @@ export async function runBench(options: BenchOptions): Promise<number> {
     const duelStarted = Date.now();
     const duels = await runDuels(duelTargets, options.rounds, measure, (target, round, r) =>
       progress.note(
-        `  ${target.name}, round ${round + 1}/${options.rounds}: ${target.ours.load} c=${target.ours.concurrency} ${fmtRate(r.ours)}/s` +
-          ` vs ${target.base.load} c=${target.base.concurrency} ${fmtRate(r.base)}/s = ${r.ratio.toFixed(3)}`,
+        `  ${target.name}, round ${round + 1}/${options.rounds}: ${target.ours.load} c=${target.ours.concurrency} ${whole(r.ours)}/s` +
+          ` vs ${target.base.load} c=${target.base.concurrency} ${whole(r.base)}/s = ${r.ratio.toFixed(3)}`,
       ),
     );
     if (duelTargets.length) say(`head to head took ${Math.round((Date.now() - duelStarted) / 1000)}s`);
@@ -312,8 +313,6 @@ export async function runBench(options: BenchOptions): Promise<number> {
   }
 }
 
-const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
-
 /** MB per semi-space (the young generation is two): Node 20's default maximum on 64-bit is 16. */
 const SOAK_SEMI_SPACE_MB = 16;
 
@@ -322,7 +321,7 @@ function formatSoak(s: SoakResult): string {
   const sessions = (v: number | null) => (v === null ? 'not reported' : String(v));
   const tokenSame = s.tokenSessions.before === null || s.tokenSessions.after === s.tokenSessions.before;
   return [
-    `soak: ${s.count.toLocaleString('en-US')} signatures at concurrency ${s.concurrency} in ${s.seconds.toFixed(1)} s (${Math.round(s.signsPerSec).toLocaleString('en-US')}/s)`,
+    `soak: ${s.count.toLocaleString('en-US')} signatures at concurrency ${s.concurrency} in ${s.seconds.toFixed(1)} s (${whole(s.signsPerSec)}/s)`,
     `  RSS before ${s.rssBeforeMb.toFixed(1)} MB, after ${s.rssAfterMb.toFixed(1)} MB, after GC ${s.rssAfterGcMb?.toFixed(1) ?? '-'} MB` +
       ` (V8 heap ${s.heapUsedMb.before.toFixed(1)} → ${s.heapUsedMb.after.toFixed(1)} MB, external ${s.externalMb.before.toFixed(1)} → ${s.externalMb.after.toFixed(1)} MB, ` +
       `young generation ${s.newSpaceMb.before.toFixed(1)} → ${s.newSpaceMb.after.toFixed(1)} MB, fixed: --min/--max-semi-space-size=${SOAK_SEMI_SPACE_MB})`,

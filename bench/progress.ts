@@ -2,9 +2,9 @@
  * Progress on stderr: a redrawn bar when stderr is a terminal; otherwise (CI logs, pipes) one
  * plain line per finished point, which is also a readable record of every repeat.
  */
+import { whole } from './report/format';
 import type { LoadName, RunResult } from './types';
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function duration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -33,7 +33,7 @@ export class Progress {
 
   finished(load: LoadName, result: RunResult): void {
     this.done++;
-    this.line.push(`${load} ${fmt(result.signsPerSec)}/s`);
+    this.line.push(`${load} ${whole(result.signsPerSec)}/s`);
   }
 
   /** After the last load of a point. */

@@ -6,6 +6,7 @@
  * people decide.
  */
 import type { Duel } from './head-to-head';
+import { whole } from './report/format';
 import type { MechanismName } from './mechanisms';
 import type { Point } from './runner';
 import type { LoadName } from './types';
@@ -31,8 +32,6 @@ export interface RatioTarget {
   ours: Contender;
   base: Contender;
 }
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** The concurrency at which `load` had its highest median signs/s for `mechanism`. */
 function best(points: Point[], mechanism: MechanismName, load: LoadName): Contender | undefined {
@@ -87,8 +86,8 @@ function judgeRatio(points: Point[], target: RatioTarget, duel: Duel | undefined
   const base = signsPerSec(points, target.mechanism, target.base)!;
   const sweepRatio = base > 0 ? ours / base : 0;
   const sweep =
-    `sweep medians ${sweepRatio.toFixed(3)} (ours ${fmt(ours)} at c=${target.ours.concurrency} vs ` +
-    `${target.base.load} ${fmt(base)} at c=${target.base.concurrency} signs/s)`;
+    `sweep medians ${sweepRatio.toFixed(3)} (ours ${whole(ours)} at c=${target.ours.concurrency} vs ` +
+    `${target.base.load} ${whole(base)} at c=${target.base.concurrency} signs/s)`;
   if (duel === undefined || duel.rounds.length === 0) {
     return { name: target.name, pass: sweepRatio >= target.threshold, detail: sweep };
   }

@@ -6,6 +6,7 @@ import { MECHANISMS } from '../mechanisms';
 import type { MechanismName } from '../mechanisms';
 import type { Point } from '../runner';
 import type { LoadName } from '../types';
+import { whole } from './format';
 
 const SERIES: { load: LoadName; label: string; color: string; dash?: string }[] = [
   { load: 'raw-c', label: 'raw C (limit)', color: '#222222', dash: '6 4' },
@@ -52,7 +53,7 @@ export function chart(mechanism: MechanismName, keyDescription: string, points: 
   for (let v = 0; v <= yTop + 1e-9; v += step) {
     out.push(
       `<line x1="${margin.left}" y1="${y(v)}" x2="${margin.left + plotW}" y2="${y(v)}" stroke="#e5e5e5"/>`,
-      `<text x="${margin.left - 8}" y="${y(v) + 4}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`,
+      `<text x="${margin.left - 8}" y="${y(v) + 4}" text-anchor="end">${whole(v)}</text>`,
     );
   }
   for (const p of mine) {
