@@ -67,11 +67,10 @@ test('a completion held back while work was queued is delivered although both wo
 
 test('answers of slow calls behind a deep queue reach JS in batches', async () => {
   const sessions = Array.from({ length: 40 }, () => m.C_OpenSession(slotOfToken(), CKF_RW_SESSION));
-  // Two threads, 1 ms per call, 40 clients each digesting three times: an answer every half
-  // millisecond with about 38 calls queued. Held back 1 ms, answers would come about two at a
-  // time (61 wake-ups here); held back a quarter of the queue's 19 ms (at most 4 ms), about eight
-  // at a time on a quiet machine (28 wake-ups), fewer per wake-up when calls run slow (35–40
-  // wake-ups with three CPU hogs on two cores).
+  // Two threads, 40 clients each digesting three times, 1 ms of sleep per call (about 2 ms a
+  // call with the shim's bookkeeping): an answer every millisecond with about 38 calls queued.
+  // Held back 1 ms, answers come about two at a time: 56-60 wake-ups, one every 2.1-2.2 ms.
+  // Held back a quarter of the queued work (at most 4 ms): 25-28 wake-ups, one every 4.1-4.7 ms.
   control.set({ 'delay.C_Digest': 1 });
   // Answers settled by one wake-up of the JS thread arrive in one turn of the event loop: a turn
   // with answers counts once, until setImmediate (the turn's check phase) opens the next.
@@ -85,6 +84,7 @@ test('answers of slow calls behind a deep queue reach JS in batches', async () =
     wakeUps++;
     setImmediate(() => (counted = false));
   };
+  const started = performance.now();
   await Promise.all(
     sessions.map(async (session) => {
       for (let i = 0; i < 3; i++) {
@@ -93,12 +93,16 @@ test('answers of slow calls behind a deep queue reach JS in batches', async () =
       }
     }),
   );
+  const elapsedMs = performance.now() - started;
   control.unset('delay.C_Digest');
   for (const session of sessions) m.C_CloseSession(session);
 
   expect(answers).toBe(120);
   expect(wakeUps).toBeGreaterThanOrEqual(120 / 16);
-  expect(wakeUps).toBeLessThanOrEqual(120 / 2.25);
+  // Judged on the time between wake-ups rather than on answers a wake-up: beside busy processes
+  // the calls finish further apart than any deadline, and each answer then rightly goes alone
+  // (55-108 wake-ups with four busy loops on two cores, one every 6.9-12.6 ms).
+  expect(elapsedMs / wakeUps).toBeGreaterThan(3);
 });
 
 test('while calls keep finishing, the flusher does not wake for every batch', async () => {

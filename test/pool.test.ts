@@ -63,6 +63,21 @@ describe('SigningPool against SoftHSM2', () => {
     await expect(pool.sign(digests[0])).rejects.toBeInstanceOf(PoolClosedError);
   });
 
+  test('sessions open as requests wait for them, and stats() counts those being opened', async () => {
+    const pool = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin, size: 4 });
+    expect(pool.stats()).toMatchObject({ sessions: 1, opening: 0, idle: 1 });
+    // The first request takes the open session; each of the other three asks for one more.
+    const signing = Promise.all(Array.from({ length: 4 }, (_, i) => pool.sign(digests[i])));
+    expect(pool.stats()).toMatchObject({ sessions: 1, opening: 3, inFlight: 1, queued: 3 });
+    const signatures = await signing;
+    signatures.forEach((signature, i) => expect(verifiesDigest(pool.publicKeySpki, messages[i], signature)).toBe(true));
+    // The first session may have served the queue before the others were ready; they still
+    // join the pool once open.
+    while (pool.stats().opening > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(pool.stats()).toMatchObject({ sessions: 4, opening: 0, idle: 4, inFlight: 0, queued: 0 });
+    await pool.close();
+  });
+
   test('a PKCS#11 URI selects the right key, and its signatures verify only with that key', async () => {
     const uri = `pkcs11:token=${token.label};object=key-b;type=private`;
     const poolB = await SigningPool.open({ module, token: uri, key: uri, pin: token.userPin, size: 2 });

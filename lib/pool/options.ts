@@ -50,6 +50,8 @@ export interface SigningPoolOptions {
 
 export interface PoolStats {
   sessions: number;
+  /** Sessions being opened for waiting requests (open, log in, find the key). */
+  opening: number;
   idle: number;
   inFlight: number;
   queued: number;

@@ -173,6 +173,7 @@ export class SigningPool {
     for (const lane of this.lanes) inFlight += lane.running.size;
     return {
       sessions: this.lanes.size,
+      opening: this.opening,
       idle: this.idle.length,
       inFlight,
       queued: this.queue.length,
