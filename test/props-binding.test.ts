@@ -40,7 +40,7 @@ const BATCHES = 4;
 const PARALLEL = 2;
 /**
  * A batch child that writes no progress line (one per input) for this long is killed and
- * reported as hung. The budget is per input, not per batch: a whole batch took 25-32 s under
+ * reported as hung. The budget is per input, not per batch: a whole batch took 23-32 s under
  * AddressSanitizer beside other suites, and a 40 s budget for the batch once killed a child that
  * was still moving (at input 1097 of its last function).
  */
