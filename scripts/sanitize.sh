@@ -26,8 +26,8 @@
 # RTLD_DEEPBIND (load(path, { deepBind: true })) does not work under ASan: tests that use it
 # are expected to fail here and should not be part of a sanitizer run.
 # Jest says "A worker process has failed to exit gracefully" at the end of every run here, also
-# for test/uri alone, which never loads the addon: a Jest worker under the preloaded runtimes
-# exits too slowly for Jest's patience, not a leak in a test.
+# for test/uri alone, which never loads the addon and leaves no handle open: it comes from
+# Jest's workers running under the preloaded runtimes, not from a test.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
