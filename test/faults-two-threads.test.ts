@@ -57,7 +57,12 @@ test('a completion held back while work was queued is delivered although both wo
   const hungB = m.C_GenerateRandomAsync(s3, 8); // thread 1 takes it after the digest, and hangs
   const queued = m.digest(s4, CKM_SHA256, Buffer.from('queued')); // no thread left for it
   const outcome = await within(2000, first.then((digest) => digest.length));
-  const hangs = control.stats().faults.hang - hangsBefore;
+  // Thread 1 enters the shim for hungB while its answer is held back (up to 4 ms); on a busy
+  // machine it may get there only after the answer arrived, so wait for the shim to count it.
+  const hangs = await control.waitForStats((stats) => stats.faults.hang - hangsBefore >= 2, 3000).then(
+    (stats) => stats.faults.hang - hangsBefore,
+    () => control.stats().faults.hang - hangsBefore, // reported by the expect below
+  );
   control.unset('hang.C_GenerateRandom.count', 'delay.C_Digest');
   await Promise.allSettled([hungA, hungB, queued]);
   for (const session of [s1, s2, s3, s4]) m.C_CloseSession(session);
@@ -130,9 +135,9 @@ test('while calls keep finishing, the flusher does not wake for every batch', as
   const flusherWakeups = after.flusherWakeups - before.flusherWakeups;
   expect(jsWakeups).toBeGreaterThanOrEqual(4000 / 16);
   // One wake-up per 2 ms tick while calls finish (here about 14 in 30 ms, against 48 when it was
-  // woken per batch). At worst three per 4 ms: a tick in which no call finished (a descheduled
-  // process) sends it to its idle sleep, and the next batch wakes it from there.
-  expect(flusherWakeups).toBeLessThanOrEqual((elapsedMs * 3) / 4 + 3);
+  // woken per batch). At worst two per tick: a tick in which no call finished (a descheduled
+  // process) sends it to its idle sleep, and the next batch wakes it from there at once.
+  expect(flusherWakeups).toBeLessThanOrEqual(elapsedMs + 3);
 });
 
 test('while no answer is held back, the flusher sleeps however many calls finish', async () => {

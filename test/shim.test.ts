@@ -406,7 +406,9 @@ describe('fault shim: delay, hang, down', () => {
       clearInterval(timer);
     }
     expect(Date.now() - begin).toBeGreaterThanOrEqual(280);
-    expect(ticks).toBeGreaterThanOrEqual(5);
+    // About 15 on a quiet machine; a call that blocked the JS thread would leave 0 or 1. (Five
+    // was the bound, which a busy machine delaying each timer by 40 ms could miss.)
+    expect(ticks).toBeGreaterThanOrEqual(2);
     expect(control.stats().faults.delay).toBe(1);
   });
 
