@@ -271,8 +271,10 @@ int main(int argc, char** argv) {
   double t0 = Now();
   measuring = true;
   SleepFor(config.duration);
-  unsigned long end = Total(workers);
+  // Wake-ups before signatures: a stall between the two reads then adds signatures, not
+  // wake-ups (a listener wakes at most once per --wake-every signatures).
   unsigned long wakeups1 = wakeups.load();
+  unsigned long end = Total(workers);
   double t1 = Now();
   getrusage(RUSAGE_SELF, &usage1);
   measuring = false;
