@@ -81,6 +81,20 @@ Napi::Value StopCompletionPolling(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The signing pool's completion sink (async/completion_sink.h): setSignSink(onBatch, onOne,
+// slabBytes). signTo() answers through it.
+Napi::Value SetSignSink(const Napi::CallbackInfo& info) {
+  Args args(info, "setSignSink");
+  if (!info[0].IsFunction()) args.Fail("onBatch", "a function");
+  if (!info[1].IsFunction()) args.Fail("onOne", "a function");
+  CK_ULONG slabBytes = args.Ulong(2, "slabBytes");
+  // At least one ECDSA P-521 record; a larger signature than the slab holds goes through onOne.
+  if (slabBytes < 256 || slabBytes > (1u << 24)) args.Fail("slabBytes", "an integer from 256 to 16777216");
+  GetEngine(info.Env()).sink().Register(info.Env(), info[0].As<Napi::Function>(), info[1].As<Napi::Function>(),
+                                         static_cast<size_t>(slabBytes));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -99,6 +113,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("startCompletionPolling", Napi::Function::New(env, StartCompletionPolling, "startCompletionPolling"));
   exports.Set("pollCompletions", Napi::Function::New(env, PollCompletions, "pollCompletions"));
   exports.Set("stopCompletionPolling", Napi::Function::New(env, StopCompletionPolling, "stopCompletionPolling"));
+  exports.Set("setSignSink", Napi::Function::New(env, SetSignSink, "setSignSink"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

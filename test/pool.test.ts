@@ -11,6 +11,7 @@ import {
   PoolClosedError,
   Session,
 } from '../lib';
+import { ticketsOutstanding } from '../lib/pool/sign-sink';
 import { createTestToken, TestToken } from './support/softhsm';
 
 // CKM_ECDSA signs the SHA-256 digest it is given; node checks the same raw (r||s) signature
@@ -61,6 +62,17 @@ describe('SigningPool against SoftHSM2', () => {
     expect(stats.sessions).toBeGreaterThan(1);
     await pool.close();
     await expect(pool.sign(digests[0])).rejects.toBeInstanceOf(PoolClosedError);
+  });
+
+  test('a request the binding refuses rejects with its TypeError; the session stays in service, no ticket is left out', async () => {
+    const pool = await SigningPool.open({ module, token: token.label, key: { label: 'key-a' }, pin: token.userPin, size: 1 });
+    const refused = pool.sign('not bytes' as unknown as Buffer);
+    const fine = pool.sign(digests[0]);
+    await expect(refused).rejects.toThrow(new TypeError("signTo: argument 'data' must be a Buffer, Uint8Array or ArrayBuffer"));
+    expect(verifiesDigest(pool.publicKeySpki, messages[0], await fine)).toBe(true);
+    expect(pool.stats()).toMatchObject({ sessions: 1, done: 1, failed: 1, retried: 0 });
+    expect(ticketsOutstanding()).toBe(0);
+    await pool.close();
   });
 
   test('sessions open as requests wait for them, and stats() counts those being opened', async () => {
@@ -124,6 +136,8 @@ describe('SigningPool against SoftHSM2', () => {
     });
     expect(pool.stats().retried).toBeGreaterThan(0);
     expect(pool.stats().failed).toBe(0);
+    // The failed calls' answers came back through the binding's sink too: no ticket is left out.
+    expect(ticketsOutstanding()).toBe(0);
     await pool.close();
     // Our own session was closed too; log in afresh for the tests after this one.
     session = await slot.openSession();

@@ -504,11 +504,36 @@ function guard(name, self, args) {
   return undefined;
 }
 
+// signTo answers through the completion sink, not a promise: each call the binding accepts is
+// turned back into a promise that its answer settles, so a lost answer shows up as a hang and an
+// error is judged like any other. Answers for one ticket number are taken first come, first served.
+const signToWaiters = new Map();
+function signToAnswered(ticket, value, failed) {
+  const waiting = signToWaiters.get(ticket);
+  const waiter = waiting && waiting.shift();
+  if (waiting && waiting.length === 0) signToWaiters.delete(ticket);
+  if (waiter) (failed ? waiter.reject(value) : waiter.resolve(value));
+}
+binding.setSignSink((slab, count) => {
+  const words = new Uint32Array(slab);
+  for (let i = 0, at = 0; i < count; i++) {
+    const length = words[at / 4 + 1];
+    signToAnswered(words[at / 4], Buffer.from(Buffer.from(slab, at + 8, length)), false);
+    at += 8 + ((length + 3) & ~3);
+  }
+}, signToAnswered, 4096);
+
 function invoke(name, self, args) {
   if (name === 'constructor') return self === ctx.p11 ? Reflect.construct(PKCS11, args) : PKCS11.apply(self, args);
   const descriptor = Object.getOwnPropertyDescriptor(proto, name);
   if (descriptor.get) return descriptor.get.call(self);
-  return descriptor.value.apply(self, args);
+  const value = descriptor.value.apply(self, args);
+  if (name !== 'signTo') return value;
+  const ticket = Number(args[4]); // accepted, so an integer (a number or a BigInt)
+  return new Promise((resolve, reject) => {
+    if (!signToWaiters.has(ticket)) signToWaiters.set(ticket, []);
+    signToWaiters.get(ticket).push({ resolve, reject });
+  });
 }
 
 function withTimeout(promise, ms) {

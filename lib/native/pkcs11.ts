@@ -165,6 +165,11 @@ export interface NativePKCS11 {
   /** C_SignInit + C_Sign in one worker job: the JS thread does no PKCS#11 work. */
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Promise<Buffer>;
   signSync(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes): Buffer;
+  /**
+   * sign() answering through the completion sink (setSignSink) under `ticket`, an integer from 0
+   * to 2^32 - 1, instead of through a promise: the signing pool's path (lib/pool/sign-sink.ts).
+   */
+  signTo(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes, ticket: number): void;
 
   // Verifying signatures and MACs: true when valid, false for CKR_SIGNATURE_INVALID / _LEN_RANGE
   C_VerifyInit(session: Handle, mechanism: Mechanism, key: Handle): void;
@@ -282,5 +287,17 @@ export interface NativeBinding {
   startCompletionPolling(): void;
   pollCompletions(): number;
   stopCompletionPolling(): void;
+  /**
+   * Where signTo() answers (one registration per thread; lib/pool/sign-sink.ts owns it): after
+   * each batch, onBatch(slab, count) with `count` records of [ticket, length] (native-endian
+   * uint32) and the signature's bytes, padded to 4; failures, and signatures larger than the
+   * slab, through onOne(ticket, value, failed). Both are called synchronously and must copy
+   * what they need: the slab is rewritten by the next batch.
+   */
+  setSignSink(
+    onBatch: (slab: ArrayBuffer, count: number) => void,
+    onOne: (ticket: number, value: unknown, failed: boolean) => void,
+    slabBytes: number,
+  ): void;
   napiVersion: number;
 }

@@ -8,6 +8,8 @@ import { BusyPoll, sampledEvery } from './busy-poll';
 import { classify } from './classify';
 import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutError } from './errors';
 import { Fifo } from './fifo';
+import { signTo } from './sign-sink';
+import type { SignSinkClient } from './sign-sink';
 import { defaultMechanism, findPrivateKey, locatorCriteria, proveKey, readKeyFacts } from './key-binding';
 import { LatencyWindow } from './latency';
 import { checkOptions } from './options';
@@ -24,6 +26,8 @@ interface Request {
   deadline: number;
   attempts: number;
   settled: boolean;
+  /** The session its current call runs on. */
+  lane: Lane | undefined;
 }
 
 /** A session of the pool, with the key handles found in it and the requests it is running. */
@@ -86,6 +90,11 @@ export class SigningPool {
   /** Calls handed to the module and not yet returned. */
   private callsInFlight = 0;
   private readonly busyPoll: BusyPoll;
+  /** Where the binding answers this pool's signatures (sign-sink.ts), one object for all. */
+  private readonly signAnswers: SignSinkClient<Request> = {
+    signed: (request, signature) => this.answered(request, signature, undefined),
+    signFailed: (request, error) => this.answered(request, undefined, error),
+  };
 
   private constructor(
     private readonly options: SigningPoolOptions,
@@ -233,6 +242,7 @@ export class SigningPool {
         deadline: started + this.timeoutMs,
         attempts: 0,
         settled: false,
+        lane: undefined,
       };
       const lane = this.pickLane();
       if (lane !== undefined) {
@@ -272,31 +282,36 @@ export class SigningPool {
   private run(lane: Lane, request: Request, started = now()): void {
     lane.running.add(request);
     request.attempts++;
-    let call: Promise<Buffer | boolean>;
-    try {
-      call =
-        request.signature === undefined
-          ? this.native.sign(lane.handle, request.mechanism, lane.privateKey, request.data)
-          : lane.publicKey === undefined
-            ? Promise.reject(new Error('the token has no public key object for this key: verify is unavailable'))
-            : this.native.verify(lane.handle, request.mechanism, lane.publicKey, request.data, request.signature);
-    } catch (error) {
-      // The binding refuses bad arguments synchronously (a TypeError): that request fails, and
-      // the session, which never saw it, stays in service.
-      call = Promise.reject(error);
-    }
+    request.lane = lane;
     this.callsInFlight++;
     this.busyPoll.callStarted(started);
-    call.then(
-      (result) => {
-        this.callsInFlight--;
-        this.succeeded(lane, request, result, now());
-      },
-      (error) => {
-        this.callsInFlight--;
-        this.failed(lane, request, error);
-      },
-    );
+    try {
+      if (request.signature === undefined) {
+        // Signatures come back through the binding's batch sink, without a promise each.
+        signTo(this.native, lane.handle, request.mechanism, lane.privateKey, request.data, this.signAnswers, request);
+        return;
+      }
+      const call =
+        lane.publicKey === undefined
+          ? Promise.reject(new Error('the token has no public key object for this key: verify is unavailable'))
+          : this.native.verify(lane.handle, request.mechanism, lane.publicKey, request.data, request.signature);
+      call.then(
+        (valid) => this.answered(request, valid, undefined),
+        (error) => this.answered(request, undefined, error),
+      );
+    } catch (error) {
+      // The binding refuses bad arguments synchronously (a TypeError): that request fails, as an
+      // answer would (asynchronously), and the session, which never saw it, stays in service.
+      queueMicrotask(() => this.answered(request, undefined, error));
+    }
+  }
+
+  /** The binding's answer to the call `request` made: a result, or else `error`. */
+  private answered(request: Request, result: Buffer | boolean | undefined, error: unknown): void {
+    this.callsInFlight--;
+    const lane = request.lane as Lane;
+    if (result !== undefined) this.succeeded(lane, request, result, now());
+    else this.failed(lane, request, error);
   }
 
   private succeeded(lane: Lane, request: Request, result: Buffer | boolean, at: number): void {

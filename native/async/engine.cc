@@ -55,8 +55,7 @@ std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads) {
 
 Engine::~Engine() { Shutdown(); }
 
-Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
-  Napi::Promise promise = job->Promise();
+void Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   if (pending_++ == 0) completion_.Ref(env);
   bool spawn = false;
   bool spinning = false;
@@ -88,7 +87,6 @@ Napi::Promise Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   // have it find the queue empty again. At the limit the thread that finishes a call takes the
   // job; a sleeping thread is woken only to watch for calls that run long, if none does yet.
   if (!spawn && !spinning && (mayStart || !watching)) queueReady_.notify_one();
-  return promise;
 }
 
 void Engine::ReplaceStuckThreads(unsigned count) {
@@ -500,12 +498,17 @@ size_t Engine::SettleAll(Napi::Env env) {
     // Each settlement gets its own handle scope so a large batch does not pile up handles.
     try {
       Napi::HandleScope scope(env);
-      job->Settle(env);
+      job->Settle(env, sink_);
     } catch (...) {
       // The environment is going away (a worker_thread being terminated): N-API refuses to
       // create values or settle promises. Nobody is left to be told; the exception must not
       // escape into Node, which would abort the whole process.
     }
+  }
+  try {
+    sink_.Flush(env);  // the batch's signatures for the pool, in one call
+  } catch (...) {
+    // As above: the environment is going away.
   }
   size_t settled = batch.size();
   pending_ -= settled;

@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "completion_sink.h"
 #include "job.h"
 
 namespace p11 {
@@ -46,8 +47,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads);
   ~Engine();
 
-  // JS thread only. Returns the job's promise.
-  Napi::Promise Submit(Napi::Env env, std::unique_ptr<Job> job);
+  // JS thread only. The job settles through its own promise or through sink().
+  void Submit(Napi::Env env, std::unique_ptr<Job> job);
+  // JS thread only: where jobs submitted with a ticket (signTo) deliver their outcome.
+  CompletionSink& sink() { return sink_; }
   // Environment teardown: stop the threads; unfinished jobs are abandoned, never settled.
   void Shutdown();
 
@@ -177,6 +180,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool released_ = false;  // under wakeMutex_: the thread-safe function is released
 
   size_t pending_ = 0;  // JS thread only: submitted and not yet settled
+  CompletionSink sink_;  // JS thread only
 };
 
 }  // namespace p11

@@ -1,5 +1,6 @@
 // One unit of blocking PKCS#11 work. Execute() runs on an engine thread and must not touch
-// N-API; Settle() runs on the JS thread and resolves or rejects the job's promise.
+// N-API; Settle() runs on the JS thread and hands the outcome to JavaScript: a promise for most
+// jobs (OpJob, ops/runner.h), the completion sink for the pool's signatures (completion_sink.h).
 #pragma once
 
 #include <napi.h>
@@ -8,6 +9,7 @@
 #include <functional>
 
 #include "../pkcs11/types.h"
+#include "completion_sink.h"
 
 namespace p11 {
 
@@ -42,18 +44,16 @@ struct SessionKeyHash {
 
 class Job {
  public:
-  Job(Napi::Env env, Scope scope, SessionKey key)
-      : deferred_(Napi::Promise::Deferred::New(env)), scope_(scope), key_(key) {}
+  Job(Scope scope, SessionKey key) : scope_(scope), key_(key) {}
   virtual ~Job() = default;
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
 
   virtual void Execute() = 0;
-  virtual void Settle(Napi::Env env) = 0;
+  virtual void Settle(Napi::Env env, CompletionSink& sink) = 0;
   // The engine is shutting down (environment teardown): release without settling.
   virtual void Abandon() {}
 
-  Napi::Promise Promise() const { return deferred_.Promise(); }
   // Set by Execute: the call came back from the module after it had been given up on
   // (C_Finalize({ abandonCalls })), so its thread had been replaced (Engine::ReplaceStuckThreads).
   bool returnedAfterAbandon() const { return returnedAfterAbandon_; }
@@ -61,7 +61,6 @@ class Job {
   const SessionKey& key() const { return key_; }
 
  protected:
-  Napi::Promise::Deferred deferred_;
   bool returnedAfterAbandon_ = false;
 
  private:

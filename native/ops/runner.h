@@ -100,12 +100,13 @@ Napi::Value SyncEntry(const Napi::CallbackInfo& info) {
   return op.Result(env);
 }
 
+// The part of a job that runs the operation: shared by OpJob (a promise) and the pool's
+// ticketed signatures (SinkSignJob, ops/sign_ops.cc).
 template <typename Op>
-class OpJob final : public Job {
+class OpJobBase : public Job {
  public:
-  OpJob(Napi::Env env, const SessionKey& key, Op&& op, std::shared_ptr<Library> library,
-        std::shared_ptr<CallGate> gate)
-      : Job(env, ScopeOf<Op>::value, key),
+  OpJobBase(const SessionKey& key, Op&& op, std::shared_ptr<Library> library, std::shared_ptr<CallGate> gate)
+      : Job(ScopeOf<Op>::value, key),
         op_(std::move(op)),
         library_(std::move(library)),
         gate_(std::move(gate)),
@@ -120,31 +121,53 @@ class OpJob final : public Job {
     returnedAfterAbandon_ = gate_->Leave(epoch_);
   }
 
-  void Settle(Napi::Env env) override {
+ protected:
+  // JS thread: the error the call ended with, or an empty value when it succeeded.
+  Napi::Value Failure(Napi::Env env) const {
     if (refused_) {
-      deferred_.Reject(MakeCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, Op::kName,
-                                   "the module was finalized before this call could run")
-                           .Value());
-      return;
+      return MakeCkError(env, ck::CKR_CRYPTOKI_NOT_INITIALIZED, Op::kName,
+                         "the module was finalized before this call could run")
+          .Value();
     }
-    if (rv_ != ck::CKR_OK) {
-      deferred_.Reject(MakeCkError(env, rv_, Op::kName).Value());
+    if (rv_ != ck::CKR_OK) return MakeCkError(env, rv_, Op::kName).Value();
+    return Napi::Value();
+  }
+
+  Op op_;
+
+ private:
+  std::shared_ptr<Library> library_;  // keeps the module loaded while this job exists
+  std::shared_ptr<CallGate> gate_;
+  CallGate::Epoch epoch_;  // the initialisation this job's handles belong to
+  CK_RV rv_ = ck::CKR_OK;
+  bool refused_ = false;
+};
+
+template <typename Op>
+class OpJob final : public OpJobBase<Op> {
+ public:
+  OpJob(Napi::Env env, const SessionKey& key, Op&& op, std::shared_ptr<Library> library,
+        std::shared_ptr<CallGate> gate)
+      : OpJobBase<Op>(key, std::move(op), std::move(library), std::move(gate)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Settle(Napi::Env env, CompletionSink&) override {
+    Napi::Value failure = this->Failure(env);
+    if (!failure.IsEmpty()) {
+      deferred_.Reject(failure);
       return;
     }
     try {
-      deferred_.Resolve(op_.Result(env));
+      deferred_.Resolve(this->op_.Result(env));
     } catch (const Napi::Error& error) {
       deferred_.Reject(error.Value());
     }
   }
 
  private:
-  Op op_;
-  std::shared_ptr<Library> library_;  // keeps the module loaded while this job exists
-  std::shared_ptr<CallGate> gate_;
-  CallGate::Epoch epoch_;  // the initialisation this job's handles belong to
-  CK_RV rv_ = ck::CKR_OK;
-  bool refused_ = false;
+  Napi::Promise::Deferred deferred_;
 };
 
 template <typename Op>
@@ -157,7 +180,9 @@ Napi::Value AsyncEntry(const Napi::CallbackInfo& info) {
   op.Parse(Args(info, Op::kName));
   SessionKey key = KeyOf(*library, info, ScopeOf<Op>::value);
   auto job = std::make_unique<OpJob<Op>>(env, key, std::move(op), library, module.gate());
-  return GetEngine(env).Submit(env, std::move(job));
+  Napi::Promise promise = job->Promise();
+  GetEngine(env).Submit(env, std::move(job));
+  return promise;
 }
 
 template <typename Op>

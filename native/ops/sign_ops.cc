@@ -1,7 +1,9 @@
 // Signing: the standard C_Sign* functions, sign-with-recovery, and the one-hop sign() that runs
-// C_SignInit and C_Sign in a single engine job, so the JS thread does no PKCS#11 work at all.
+// C_SignInit and C_Sign in a single engine job, so the JS thread does no PKCS#11 work at all;
+// signTo() is the same job answering through the completion sink (the signing pool's path).
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "call_shapes.h"
 #include "method_tables.h"
@@ -91,7 +93,52 @@ struct OneShotSignOp {
     if (overflowed) return BytesToJs(env, signature);
     return Napi::Buffer<CK_BYTE>::Copy(env, inlineSignature.data(), inlineLength);
   }
+  const CK_BYTE* SignatureBytes() const { return overflowed ? signature.data() : inlineSignature.data(); }
+  size_t SignatureLength() const { return overflowed ? signature.size() : inlineLength; }
 };
+
+// sign() whose outcome goes to the completion sink under the caller's ticket, not to a promise.
+class SinkSignJob final : public OpJobBase<OneShotSignOp> {
+ public:
+  SinkSignJob(const SessionKey& key, OneShotSignOp&& op, std::shared_ptr<Library> library,
+              std::shared_ptr<CallGate> gate, uint32_t ticket)
+      : OpJobBase(key, std::move(op), std::move(library), std::move(gate)), ticket_(ticket) {}
+
+  void Settle(Napi::Env env, CompletionSink& sink) override {
+    Napi::Value failure = Failure(env);
+    if (!failure.IsEmpty()) {
+      sink.AddValue(env, ticket_, failure, true);
+      return;
+    }
+    try {
+      sink.AddBytes(env, ticket_, op_.SignatureBytes(), op_.SignatureLength());
+    } catch (const Napi::Error& error) {
+      sink.AddValue(env, ticket_, error.Value(), true);  // could not make a Buffer: still an answer
+    }
+  }
+
+ private:
+  uint32_t ticket_;
+};
+
+// signTo(session, mechanism, key, data, ticket): returns nothing; the signature or the error
+// reaches the sink registered with setSignSink (native/addon.cc), under `ticket`.
+Napi::Value SignToEntry(const Napi::CallbackInfo& info) {
+  constexpr const char* kName = "signTo";
+  Napi::Env env = info.Env();
+  ModuleObject& module = ModuleObject::FromThis(info, kName);
+  const std::shared_ptr<Library>& library = module.RequireReady(env, kName);
+  Args args(info, kName);
+  OneShotSignOp op;
+  op.Parse(args);
+  CK_ULONG ticket = args.Ulong(4, "ticket");
+  if (ticket > UINT32_MAX) args.Fail("ticket", "an integer from 0 to 4294967295");
+  Engine& engine = GetEngine(env);
+  if (!engine.sink().registered()) throw Napi::Error::New(env, "signTo: no completion sink is registered (setSignSink)");
+  SessionKey key = KeyOf(*library, info, Scope::Session);
+  engine.Submit(env, std::make_unique<SinkSignJob>(key, std::move(op), library, module.gate(), static_cast<uint32_t>(ticket)));
+  return env.Undefined();
+}
 
 }  // namespace
 
@@ -104,6 +151,7 @@ void AddSignMethods(MethodTable& table) {
   AddSyncAndAsync<SignRecoverOp>(table);
   AddAsyncAs<OneShotSignOp>(table, "sign");
   table.emplace_back("signSync", &SyncEntry<OneShotSignOp>);
+  table.emplace_back("signTo", &SignToEntry);
 }
 
 }  // namespace p11

@@ -1,0 +1,53 @@
+// Answers for the signing pool, handed to JavaScript in bulk instead of one promise each.
+//
+// A promise per signature costs the JS thread a deferred (created, resolved, its reference
+// deleted), an external-memory Buffer for the signature, and the pool's then() hop: together
+// most of the JS thread's ~4.4 µs a signature at the pool's peak. Jobs submitted with a ticket
+// (signTo) instead write "ticket, length, bytes" records into one ArrayBuffer, the slab, and
+// the registered onBatch(slab, count) copies them out, once per batch; the pool copies each
+// signature into a Buffer of its own (V8 keeps one of 64 bytes or less on its heap). Failures,
+// and a signature too large for the slab, go one at a time through onOne(ticket, value, failed).
+//
+// JS thread only. The slab is private to lib/pool/sign-sink.ts; it is checked for detachment
+// before each write all the same, since a detached ArrayBuffer's memory is gone.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace p11 {
+
+class CompletionSink {
+ public:
+  // Replaces any earlier registration (one per environment: lib/pool/sign-sink.ts).
+  void Register(Napi::Env env, Napi::Function onBatch, Napi::Function onOne, size_t slabBytes);
+  bool registered() const { return !onBatch_.IsEmpty(); }
+
+  // A signature for `ticket`: appended to the slab (delivered by Flush, or earlier when the slab
+  // is full), or delivered at once when it cannot go there.
+  void AddBytes(Napi::Env env, uint32_t ticket, const uint8_t* bytes, size_t length);
+  // An outcome that is a JS value (an error, when `failed`): delivered at once, after the
+  // records already in the slab, so each ticket's answers keep their order.
+  void AddValue(Napi::Env env, uint32_t ticket, Napi::Value value, bool failed);
+  // Hands the records in the slab to onBatch. The engine calls it after each batch.
+  void Flush(Napi::Env env);
+
+  static constexpr size_t kRecordHeader = 8;  // ticket and length, two native-endian uint32
+
+ private:
+  bool EnsureSlab(Napi::Env env);
+  void Call(Napi::Env env, const Napi::FunctionReference& function, std::initializer_list<napi_value> args);
+
+  Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onOne_;
+  Napi::Reference<Napi::ArrayBuffer> slab_;
+  size_t slabBytes_ = 0;
+  uint8_t* data_ = nullptr;  // the slab's memory, valid while it is not detached
+  size_t used_ = 0;          // bytes of records written since the last Flush
+  uint32_t count_ = 0;       // records written since the last Flush
+  bool delivering_ = false;  // onBatch is reading the slab: nothing may write to it
+};
+
+}  // namespace p11

@@ -1,0 +1,212 @@
+/**
+ * The completion sink (native/async/completion_sink.h): signTo() answers a ticket through
+ * setSignSink's onBatch (records in a slab) or onOne (errors, and signatures the slab cannot
+ * hold), instead of through a promise. This file registers its own sink with a small slab, so
+ * that slab boundaries are crossed; it does not use SigningPool, which registers lib's own
+ * (lib/pool/sign-sink.ts; test/pool.test.ts checks that every ticket it hands out comes back).
+ */
+import * as crypto from 'crypto';
+import { Worker } from 'worker_threads';
+
+import { binding } from '../lib/binding';
+import {
+  addonPath,
+  bytes,
+  C,
+  expectPkcs11Error,
+  expectTypeError,
+  generateEcKeyPair,
+  generateRsaKeyPair,
+  GeneratedPair,
+  openTestModule,
+  TestModule,
+  thrownBy,
+  ulongArgMessage,
+} from './support/binding-helpers';
+import type { Handle } from './support/binding-helpers';
+
+const SLAB_BYTES = 256; // three ECDSA P-256 records (8 + 64 bytes); RSA-2048's 8 + 256 does not fit
+
+interface Answer {
+  ticket: number;
+  value: unknown;
+  failed: boolean;
+  via: 'batch' | 'one';
+}
+
+const answers: Answer[] = [];
+const batchCounts: number[] = [];
+const slabsSeen: ArrayBuffer[] = [];
+let detachEachSlab = false;
+let waiter: { count: number; resolve: () => void } | undefined;
+
+function record(answer: Answer): void {
+  answers.push(answer);
+  if (waiter !== undefined && answers.length >= waiter.count) {
+    waiter.resolve();
+    waiter = undefined;
+  }
+}
+
+function onBatch(slab: ArrayBuffer, count: number): void {
+  batchCounts.push(count);
+  if (!slabsSeen.includes(slab)) slabsSeen.push(slab);
+  const words = new Uint32Array(slab);
+  for (let i = 0, at = 0; i < count; i++) {
+    const length = words[at / 4 + 1];
+    record({ ticket: words[at / 4], value: Buffer.from(new Uint8Array(slab, at + 8, length)), failed: false, via: 'batch' });
+    at += 8 + ((length + 3) & ~3);
+  }
+  if (detachEachSlab) structuredClone(slab, { transfer: [slab] });
+}
+
+function onOne(ticket: number, value: unknown, failed: boolean): void {
+  record({ ticket, value, failed, via: 'one' });
+}
+
+/** Resolves once `count` answers have arrived since the last reset (or rejects after 10 s). */
+function answered(count: number): Promise<Answer[]> {
+  return new Promise<void>((resolve, reject) => {
+    if (answers.length >= count) return resolve();
+    const timer = setTimeout(() => reject(new Error(`only ${answers.length} of ${count} answers arrived`)), 10_000);
+    waiter = { count, resolve: () => (clearTimeout(timer), resolve()) };
+  }).then(() => answers.slice());
+}
+
+function reset(): void {
+  answers.length = 0;
+  batchCounts.length = 0;
+  slabsSeen.length = 0;
+  detachEachSlab = false;
+}
+
+const sha256 = (data: Buffer): Buffer => crypto.createHash('sha256').update(data).digest();
+const ecdsaValid = (pair: GeneratedPair, message: Buffer, signature: unknown): boolean =>
+  Buffer.isBuffer(signature) && crypto.verify('sha256', message, { key: pair.publicKeyObject, dsaEncoding: 'ieee-p1363' }, signature);
+
+let tm: TestModule;
+let ec: GeneratedPair;
+let rsa: GeneratedPair;
+let sessions: Handle[];
+
+beforeAll(() => {
+  tm = openTestModule();
+  ec = generateEcKeyPair(tm.p11, tm.session, 'P-256');
+  rsa = generateRsaKeyPair(tm.p11, tm.session);
+  sessions = [tm.session, ...[1, 2, 3].map(() => tm.p11.C_OpenSession(tm.slot, C.CKF_SERIAL_SESSION))];
+  binding.setSignSink(onBatch, onOne, SLAB_BYTES);
+});
+
+beforeEach(reset);
+
+afterAll(() => {
+  tm?.close();
+});
+
+test('every ticket is answered exactly once, with a valid signature, in batches no larger than the slab holds', async () => {
+  const messages = Array.from({ length: 120 }, (_, i) => bytes(40, i + 1));
+  messages.forEach((message, i) => tm.p11.signTo(sessions[i % sessions.length], C.CKM_ECDSA, ec.privateKey, sha256(message), i));
+  const got = await answered(messages.length);
+  expect(got.map((a) => a.ticket).sort((a, b) => a - b)).toEqual(messages.map((_, i) => i));
+  const invalid = got.filter((a) => a.failed || a.via !== 'batch' || !ecdsaValid(ec, messages[a.ticket], a.value));
+  expect(invalid).toEqual([]);
+  // 72-byte records in a 256-byte slab: a full slab is handed over before the fourth is written.
+  expect(Math.max(...batchCounts)).toBeLessThanOrEqual(3);
+  expect(batchCounts.reduce((sum, n) => sum + n, 0)).toBe(messages.length);
+  expect(slabsSeen.map((slab) => slab.byteLength)).toEqual([SLAB_BYTES]);
+});
+
+test('a signature larger than the slab comes whole through onOne', async () => {
+  const message = bytes(100, 7);
+  tm.p11.signTo(tm.session, C.CKM_SHA256_RSA_PKCS, rsa.privateKey, message, 4_294_967_295);
+  const [answer] = await answered(1);
+  expect({ ticket: answer.ticket, failed: answer.failed, via: answer.via }).toEqual({ ticket: 4_294_967_295, failed: false, via: 'one' });
+  expect((answer.value as Buffer).length).toBe(256);
+  expect(crypto.verify('sha256', message, rsa.publicKeyObject, answer.value as Buffer)).toBe(true);
+});
+
+test('a failed call answers its ticket with a Pkcs11Error, after the answers before it on its session', async () => {
+  const digest = sha256(Buffer.from('ordered'));
+  // Polling holds the three answers back until all have left the module, so that one settlement
+  // carries them all: the error must not overtake the signature before it, still in the slab.
+  binding.startCompletionPolling();
+  try {
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 1);
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, 0x7fff_fff0, digest, 2); // no such key
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 3);
+    for (const deadline = Date.now() + 10_000; tm.p11.callsInFlight > 0 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20)); // from leaving the module to the completion list
+    expect(binding.pollCompletions()).toBe(3);
+  } finally {
+    binding.stopCompletionPolling();
+  }
+  const got = await answered(3);
+  expect(got.map((a) => [a.ticket, a.failed, a.via])).toEqual([
+    [1, false, 'batch'],
+    [2, true, 'one'],
+    [3, false, 'batch'],
+  ]);
+  expectPkcs11Error(got[1].value, 'CKR_OBJECT_HANDLE_INVALID', 'sign');
+  expect(ecdsaValid(ec, Buffer.from('ordered'), got[2].value)).toBe(true);
+});
+
+test('a slab detached by JavaScript is replaced, never written to', async () => {
+  detachEachSlab = true;
+  const messages = Array.from({ length: 6 }, (_, i) => bytes(16, 100 + i));
+  for (const [i, message] of messages.entries()) {
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, sha256(message), i);
+    await answered(i + 1); // one batch per call, each detached after it was read
+  }
+  expect(answers.map((a) => [a.ticket, a.via, ecdsaValid(ec, messages[a.ticket], a.value)])).toEqual(messages.map((_, i) => [i, 'batch', true]));
+  expect(slabsSeen.length).toBe(messages.length);
+  expect(slabsSeen.every((slab) => slab.byteLength === 0)).toBe(true); // all detached by onBatch
+});
+
+test('wrong arguments: TypeErrors naming the argument, and no answer', async () => {
+  const digest = sha256(Buffer.from('x'));
+  const signTo = (...args: unknown[]) => () => (tm.p11.signTo as (...a: unknown[]) => void)(...args);
+  for (const ticket of [-1, 1.5, 'one', undefined]) {
+    expectTypeError(thrownBy(signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, ticket)), ulongArgMessage('signTo', 'ticket'));
+  }
+  expectTypeError(
+    thrownBy(signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 2 ** 32)),
+    "signTo: argument 'ticket' must be an integer from 0 to 4294967295",
+  );
+  expectTypeError(thrownBy(signTo('s', C.CKM_ECDSA, ec.privateKey, digest, 0)), ulongArgMessage('signTo', 'session'));
+  expectTypeError(thrownBy(signTo(tm.session, C.CKM_ECDSA, ec.privateKey, 'text', 0)), /^signTo: argument 'data' must be /);
+  const setSignSink = (...args: unknown[]) => () => (binding.setSignSink as (...a: unknown[]) => void)(...args);
+  expectTypeError(thrownBy(setSignSink(1, onOne, 4096)), "setSignSink: argument 'onBatch' must be a function");
+  expectTypeError(thrownBy(setSignSink(onBatch, {}, 4096)), "setSignSink: argument 'onOne' must be a function");
+  expectTypeError(thrownBy(setSignSink(onBatch, onOne, 255)), "setSignSink: argument 'slabBytes' must be an integer from 256 to 16777216");
+  // A call refused up front was never queued: nothing answers it.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(answers).toEqual([]);
+});
+
+test('with no sink registered (a fresh worker thread), signTo throws instead of losing the answer', async () => {
+  const code = `
+    const { parentPort, workerData: w } = require('worker_threads');
+    const binding = require(w.addon);
+    const p11 = new binding.PKCS11();
+    p11.load(w.modulePath);
+    p11.C_Initialize();
+    let outcome;
+    try {
+      p11.signTo(1, w.mechanism, 1, Buffer.alloc(32), 0);
+      outcome = 'returned';
+    } catch (error) {
+      outcome = error.constructor.name + ': ' + error.message;
+    }
+    p11.C_Finalize();
+    parentPort.postMessage(outcome);
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { addon: addonPath(), modulePath: tm.token.modulePath, mechanism: C.CKM_ECDSA } });
+  const outcome = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  expect(outcome).toBe('Error: signTo: no completion sink is registered (setSignSink)');
+});
