@@ -665,10 +665,11 @@ describe('SigningPool under bad requests and a closed module, one by one', () =>
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  // The same throw, for a request that waited in the queue: it escapes from release() inside a
-  // promise callback. In a plain `node` process this is an unhandled rejection that kills the
-  // process (exit code 1, "TypeError: sign: argument 'data' must be …" from SigningPool.run);
-  // the request itself is only settled by the deadline sweeper, as a RequestTimeoutError.
+  // The same throw, for a request that waited in the queue: it would escape from release() inside
+  // the callback that delivers the answer before it (a promise callback once, now the binding's
+  // sink). In a plain `node` process that is an uncaught error that kills the process (exit code
+  // 1, "TypeError: signTo: argument 'data' must be …" from SigningPool.run), and the request
+  // itself would only be settled by the deadline sweeper, as a RequestTimeoutError.
   test('a bad request that waited in the queue is rejected with its TypeError at once', async () => {
     const pool = await open({ size: 1, pipelineDepth: 1 });
     const good = pool.sign(Buffer.alloc(32));
@@ -677,7 +678,7 @@ describe('SigningPool under bad requests and a closed module, one by one', () =>
       (e: Error) => `${e.name}: ${e.message}`,
     );
     await good;
-    expect(await within(bad, 1_000)).toMatch(/^TypeError: sign: argument 'data'/);
+    expect(await within(bad, 1_000)).toMatch(/^TypeError: signTo: argument 'data'/);
     await pool.close({ timeoutMs: 500 });
   });
 
