@@ -8,6 +8,7 @@ import { BusyPoll, sampledEvery } from './busy-poll';
 import { classify } from './classify';
 import { HsmUnavailableError, PoolClosedError, QueueFullError, RequestTimeoutError } from './errors';
 import { Fifo } from './fifo';
+import { Running } from './running';
 import { signTo } from './sign-sink';
 import type { SignSinkClient } from './sign-sink';
 import { defaultMechanism, findPrivateKey, locatorCriteria, proveKey, readKeyFacts } from './key-binding';
@@ -35,12 +36,12 @@ interface Lane {
   handle: Handle;
   privateKey: Handle;
   publicKey: Handle | undefined;
-  running: Set<Request>;
+  running: Running<Request>;
   refreshing: Promise<void> | undefined;
 }
 
 function newLane(handle: Handle, privateKey: Handle, publicKey: Handle | undefined): Lane {
-  return { handle, privateKey, publicKey, running: new Set(), refreshing: undefined };
+  return { handle, privateKey, publicKey, running: new Running(), refreshing: undefined };
 }
 
 const now = (): number => performance.now();
