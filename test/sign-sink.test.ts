@@ -9,6 +9,7 @@ import * as crypto from 'crypto';
 import { Worker } from 'worker_threads';
 
 import { binding } from '../lib/binding';
+import { applyShimEnv, buildShim, ShimControl } from './support/shim';
 import {
   addonPath,
   bytes,
@@ -209,4 +210,66 @@ test('with no sink registered (a fresh worker thread), signTo throws instead of 
   });
   await worker.terminate();
   expect(outcome).toBe('Error: signTo: no completion sink is registered (setSignSink)');
+});
+
+test('a worker thread that ends while its signTo call is in the module: the call returns later, and nothing breaks', async () => {
+  // The engine outlives the worker's environment while a thread is in the module; the sink's
+  // references must be gone before that thread drops the engine (Engine::Shutdown releases them).
+  const control = new ShimControl();
+  try {
+    control.set({ 'delay.C_Sign': 300 });
+    applyShimEnv(control);
+    const code = `
+      const { parentPort, workerData: w } = require('worker_threads');
+      const binding = require(w.addon);
+      let answered = false;
+      binding.setSignSink(() => (answered = true), () => (answered = true), 4096);
+      const p11 = new binding.PKCS11();
+      p11.load(w.shimPath);
+      p11.C_Initialize();
+      const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label === w.label);
+      const session = p11.C_OpenSession(slot, w.rw);
+      // SoftHSM2 is loaded once per process: this thread's session shares the test file's login.
+      if (p11.C_GetSessionInfo(session).state !== w.rwUserFunctions) p11.C_Login(session, w.user, w.pin);
+      const pair = p11.C_GenerateKeyPair(session, w.mechanism, w.publicTemplate, w.privateTemplate);
+      p11.signTo(session, w.ecdsa, pair.privateKey, Buffer.alloc(32, 1), 9);
+      parentPort.postMessage(answered ? 'answered too early' : 'submitted');
+    `;
+    const worker = new Worker(code, {
+      eval: true,
+      workerData: {
+        addon: addonPath(),
+        shimPath: buildShim(),
+        label: tm.token.label,
+        pin: tm.token.userPin,
+        rw: C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION,
+        user: C.CKU_USER,
+        rwUserFunctions: C.CKS_RW_USER_FUNCTIONS,
+        mechanism: C.CKM_EC_KEY_PAIR_GEN,
+        ecdsa: C.CKM_ECDSA,
+        publicTemplate: [
+          { type: C.CKA_TOKEN, value: false },
+          { type: C.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+        ],
+        privateTemplate: [
+          { type: C.CKA_TOKEN, value: false },
+          { type: C.CKA_SIGN, value: true },
+        ],
+      },
+    });
+    const message = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(message).toBe('submitted');
+    await worker.terminate(); // the call sleeps 300 ms in the shim before it reaches SoftHSM2
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Still here, and this thread's own sink still works.
+    const digest = sha256(Buffer.from('after the worker'));
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 5);
+    const [answer] = await answered(1);
+    expect([answer.ticket, ecdsaValid(ec, Buffer.from('after the worker'), answer.value)]).toEqual([5, true]);
+  } finally {
+    control.cleanup();
+  }
 });

@@ -20,64 +20,90 @@ const HEADER_BYTES = 8;
 // Up to this length a byte loop beats creating a subarray for TypedArray#set.
 const LOOP_COPY_MAX = 64;
 
-const clients: (SignSinkClient<unknown> | undefined)[] = [];
-const requests: unknown[] = [];
-const freeTickets: number[] = [];
-let registered = false;
-let slab: ArrayBuffer | undefined;
-let slabWords = new Uint32Array(0);
-let slabBytes = new Uint8Array(0);
+/**
+ * The tickets and the slab's views. Kept on the binding's exports rather than in this module:
+ * the addon has one sink per thread, and two copies of this module that load the same addon file
+ * (a bundle that inlines lib/ next to the package itself, say) must share it; otherwise the
+ * second registration would hand the first one's answers to whoever holds the same ticket number
+ * in the second.
+ */
+class SinkState {
+  readonly clients: (SignSinkClient<unknown> | undefined)[] = [];
+  readonly requests: unknown[] = [];
+  readonly freeTickets: number[] = [];
+  private slab: ArrayBuffer | undefined;
+  private slabWords = new Uint32Array(0);
+  private slabBytes = new Uint8Array(0);
 
-function take(ticket: number): [SignSinkClient<unknown>, unknown] | undefined {
-  const client = clients[ticket];
-  if (client === undefined) return undefined;
-  const request = requests[ticket];
-  clients[ticket] = undefined;
-  requests[ticket] = undefined;
-  freeTickets.push(ticket);
-  return [client, request];
-}
-
-function deliver(ticket: number, value: unknown, failed: boolean): void {
-  const holder = take(ticket);
-  if (holder === undefined) return;
-  const [client, request] = holder;
-  try {
-    if (failed) client.signFailed(request, value);
-    else client.signed(request, value as Buffer);
-  } catch (error) {
-    // One client's bug must not cost the rest of the batch its answers.
-    queueMicrotask(() => {
-      throw error;
-    });
+  constructor() {
+    binding.setSignSink(
+      (slab, count) => this.onBatch(slab, count),
+      (ticket, value, failed) => this.deliver(ticket, value, failed),
+      SLAB_BYTES,
+    );
   }
-}
 
-function onBatch(from: ArrayBuffer, count: number): void {
-  if (from !== slab) {
-    slab = from;
-    slabWords = new Uint32Array(from);
-    slabBytes = new Uint8Array(from);
+  take(ticket: number): [SignSinkClient<unknown>, unknown] | undefined {
+    const client = this.clients[ticket];
+    if (client === undefined) return undefined;
+    const request = this.requests[ticket];
+    this.clients[ticket] = undefined;
+    this.requests[ticket] = undefined;
+    this.freeTickets.push(ticket);
+    return [client, request];
   }
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    const ticket = slabWords[at >>> 2];
-    const length = slabWords[(at >>> 2) + 1];
-    at += HEADER_BYTES;
-    // A Buffer of its own, not a view of the slab: the slab is rewritten by the next batch.
-    const signature = Buffer.alloc(length);
-    if (length <= LOOP_COPY_MAX) {
-      for (let j = 0; j < length; j++) signature[j] = slabBytes[at + j];
-    } else {
-      signature.set(slabBytes.subarray(at, at + length));
+
+  deliver(ticket: number, value: unknown, failed: boolean): void {
+    const holder = this.take(ticket);
+    if (holder === undefined) return;
+    const [client, request] = holder;
+    try {
+      if (failed) client.signFailed(request, value);
+      else client.signed(request, value as Buffer);
+    } catch (error) {
+      // One client's bug must not cost the rest of the batch its answers.
+      queueMicrotask(() => {
+        throw error;
+      });
     }
-    at += (length + 3) & ~3;
-    deliver(ticket, signature, false);
+  }
+
+  private onBatch(slab: ArrayBuffer, count: number): void {
+    if (slab !== this.slab) {
+      this.slab = slab;
+      this.slabWords = new Uint32Array(slab);
+      this.slabBytes = new Uint8Array(slab);
+    }
+    const words = this.slabWords;
+    const bytes = this.slabBytes;
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const ticket = words[at >>> 2];
+      const length = words[(at >>> 2) + 1];
+      at += HEADER_BYTES;
+      // A Buffer of its own, not a view of the slab: the slab is rewritten by the next batch.
+      const signature = Buffer.alloc(length);
+      if (length <= LOOP_COPY_MAX) {
+        for (let j = 0; j < length; j++) signature[j] = bytes[at + j];
+      } else {
+        signature.set(bytes.subarray(at, at + length));
+      }
+      at += (length + 3) & ~3;
+      this.deliver(ticket, signature, false);
+    }
   }
 }
 
-function onOne(ticket: number, value: unknown, failed: boolean): void {
-  deliver(ticket, value, failed);
+const STATE_KEY = Symbol.for('pkcs11-napi.signSink');
+
+function sinkState(): SinkState {
+  const holder = binding as unknown as { [STATE_KEY]?: SinkState };
+  let state = holder[STATE_KEY];
+  if (state === undefined) {
+    state = new SinkState();
+    Object.defineProperty(holder, STATE_KEY, { value: state });
+  }
+  return state;
 }
 
 /**
@@ -94,22 +120,20 @@ export function signTo<R>(
   client: SignSinkClient<R>,
   request: R,
 ): void {
-  if (!registered) {
-    binding.setSignSink(onBatch, onOne, SLAB_BYTES);
-    registered = true;
-  }
-  const ticket = freeTickets.pop() ?? clients.length;
-  clients[ticket] = client as SignSinkClient<unknown>;
-  requests[ticket] = request;
+  const state = sinkState();
+  const ticket = state.freeTickets.pop() ?? state.clients.length;
+  state.clients[ticket] = client as SignSinkClient<unknown>;
+  state.requests[ticket] = request;
   try {
     native.signTo(session, mechanism, key, data, ticket);
   } catch (error) {
-    take(ticket);
+    state.take(ticket);
     throw error;
   }
 }
 
 /** Tickets handed out and not yet answered (for tests: none may be left behind). */
 export function ticketsOutstanding(): number {
-  return clients.length - freeTickets.length;
+  const state = sinkState();
+  return state.clients.length - state.freeTickets.length;
 }

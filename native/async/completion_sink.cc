@@ -62,6 +62,15 @@ void CompletionSink::Flush(Napi::Env env) {
   count_ = 0;
 }
 
+void CompletionSink::Release() {
+  onBatch_.Reset();
+  onOne_.Reset();
+  slab_.Reset();
+  data_ = nullptr;
+  used_ = 0;
+  count_ = 0;
+}
+
 void CompletionSink::Call(Napi::Env env, const Napi::FunctionReference& function,
                           std::initializer_list<napi_value> args) {
   // The pool's handlers catch their own errors; one that escapes anyway is reported the way

@@ -33,6 +33,10 @@ class CompletionSink {
   void AddValue(Napi::Env env, uint32_t ticket, Napi::Value value, bool failed);
   // Hands the records in the slab to onBatch. The engine calls it after each batch.
   void Flush(Napi::Env env);
+  // Environment teardown (JS thread): drops the references now. The engine may be destroyed
+  // later on a thread that was stuck in the module, where deleting a reference would touch an
+  // environment that is gone.
+  void Release();
 
   static constexpr size_t kRecordHeader = 8;  // ticket and length, two native-endian uint32
 

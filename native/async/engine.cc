@@ -547,6 +547,7 @@ void Engine::Shutdown() {
     released_ = true;
     completion_.Release();
   }
+  sink_.Release();  // on the JS thread, while the environment still exists
   flusherReady_.notify_all();
   if (flusher_.joinable()) flusher_.join();
   // A thread inside a PKCS#11 call that never returns (a hung network HSM) must not hang the

@@ -27,7 +27,7 @@ function token() {
 function openModule() {
   const { label, userPin, modulePath } = token();
   const { p11, slot } = kit.openToken(process.env.LEAK_MODULE || modulePath, label);
-  return { p11, slot, session: kit.openSession(p11, slot, userPin) };
+  return { p11, slot, session: kit.openSession(p11, slot, userPin), binding: kit.loadBinding() };
 }
 
 /** A labelled P-256 session key pair, with its public half as a node:crypto key. */

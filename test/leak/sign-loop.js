@@ -2,7 +2,7 @@
 /**
  * Leak loop: 2,000 ECDSA signatures through every signing path of the raw binding — one-hop
  * async sign(), signSync(), C_SignInit + C_Sign (sync and async), a multi-part token digest,
- * verify() — plus the error paths (argument TypeErrors, module errors), then close().
+ * verify(), signTo() answering through a completion sink — plus the error paths (argument TypeErrors, module errors), then close().
  * Every signature is checked with node:crypto. For scripts/valgrind.sh; runs standalone too:
  *   node test/leak/sign-loop.js [count]
  */
@@ -11,8 +11,36 @@ const { C, openModule, ecKeyPair, expectFailure } = require('./common');
 
 const COUNT = Number(process.argv[2] || process.env.LEAK_SIGNS || 2000);
 
+// signTo() answers through the sink: each ticket's promise is settled from it. A 256-byte slab
+// holds three ECDSA records, so batches of eight cross slab boundaries.
+const waiting = new Map();
+function answer(ticket, value, failed) {
+  const settle = waiting.get(ticket);
+  waiting.delete(ticket);
+  if (settle) settle(failed ? Promise.reject(value) : value);
+}
+function useSink(binding) {
+  binding.setSignSink((slab, count) => {
+    const words = new Uint32Array(slab);
+    for (let i = 0, at = 0; i < count; i++) {
+      const length = words[at / 4 + 1];
+      answer(words[at / 4], Buffer.from(new Uint8Array(slab, at + 8, length)), false);
+      at += 8 + ((length + 3) & ~3);
+    }
+  }, answer, 256);
+}
+let nextTicket = 0;
+function signTo(p11, ...args) {
+  const ticket = nextTicket++;
+  return new Promise((resolve) => {
+    waiting.set(ticket, resolve);
+    p11.signTo(...args, ticket);
+  });
+}
+
 (async () => {
-  const { p11, session } = openModule();
+  const { p11, session, binding } = openModule();
+  useSink(binding);
   const { privateKey, publicKey, key } = ecKeyPair(p11, session, 'leak-sign');
   let signed = 0;
   let invalid = 0;
@@ -23,7 +51,7 @@ const COUNT = Number(process.argv[2] || process.env.LEAK_SIGNS || 2000);
   for (let i = 0; signed < COUNT; i++) {
     const message = Buffer.from(`message ${i}`);
     const digest = crypto.createHash('sha256').update(message).digest();
-    switch (i % 6) {
+    switch (i % 7) {
       case 0: {
         // A batch of one-hop async signs, in flight together.
         const batch = await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, C.CKM_ECDSA, privateKey, digest)));
@@ -60,6 +88,14 @@ const COUNT = Number(process.argv[2] || process.env.LEAK_SIGNS || 2000);
         expectFailure(() => p11.signSync(session, C.CKM_ECDSA, privateKey, 'not bytes'));
         expectFailure(() => p11.signSync(session, { mechanism: C.CKM_AES_GCM, parameter: { iv: Buffer.alloc(12) } }, privateKey, digest));
         await expectFailure(() => p11.sign(session, C.CKM_ECDSA, 0xfffff, digest));
+        break;
+      }
+      case 6: {
+        // signTo: eight in flight, answered through the sink, and one the module fails.
+        const batch = await Promise.all(Array.from({ length: 8 }, () => signTo(p11, session, C.CKM_ECDSA, privateKey, digest)));
+        for (const s of batch) check(message, s);
+        await expectFailure(() => signTo(p11, session, C.CKM_ECDSA, 0xfffff, digest));
+        expectFailure(() => p11.signTo(session, C.CKM_ECDSA, privateKey, digest, -1));
         break;
       }
     }
