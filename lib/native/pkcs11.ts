@@ -168,6 +168,8 @@ export interface NativePKCS11 {
   /**
    * sign() answering through the completion sink (setSignSink) under `ticket`, an integer from 0
    * to 2^32 - 1, instead of through a promise: the signing pool's path (lib/pool/sign-sink.ts).
+   * Arguments are checked at once (a TypeError naming the argument, from `signTo`); a module
+   * failure reaches the sink as a Pkcs11Error whose function is `sign`, like sign()'s.
    */
   signTo(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes, ticket: number): void;
 
