@@ -514,13 +514,9 @@ function signToAnswered(ticket, value, failed) {
   if (waiting && waiting.length === 0) signToWaiters.delete(ticket);
   if (waiter) (failed ? waiter.reject(value) : waiter.resolve(value));
 }
+const { sinkRecords } = require(path.join(cfg.root, 'test', 'support', 'child-kit.js'));
 binding.setSignSink((slab, count) => {
-  const words = new Uint32Array(slab);
-  for (let i = 0, at = 0; i < count; i++) {
-    const length = words[at / 4 + 1];
-    signToAnswered(words[at / 4], Buffer.from(Buffer.from(slab, at + 8, length)), false);
-    at += 8 + ((length + 3) & ~3);
-  }
+  for (const [ticket, signature] of sinkRecords(slab, count)) signToAnswered(ticket, signature, false);
 }, signToAnswered, 4096);
 
 function invoke(name, self, args) {

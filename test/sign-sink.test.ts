@@ -6,6 +6,7 @@
  * (lib/pool/sign-sink.ts; test/pool.test.ts checks that every ticket it hands out comes back).
  */
 import * as crypto from 'crypto';
+import * as path from 'path';
 import { Worker } from 'worker_threads';
 
 import { binding } from '../lib/binding';
@@ -221,41 +222,18 @@ test('a worker thread that ends while its signTo call is in the module: the call
     applyShimEnv(control);
     const code = `
       const { parentPort, workerData: w } = require('worker_threads');
-      const binding = require(w.addon);
+      const kit = require(w.kit);
       let answered = false;
-      binding.setSignSink(() => (answered = true), () => (answered = true), 4096);
-      const p11 = new binding.PKCS11();
-      p11.load(w.shimPath);
-      p11.C_Initialize();
-      const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label === w.label);
-      const session = p11.C_OpenSession(slot, w.rw);
-      // SoftHSM2 is loaded once per process: this thread's session shares the test file's login.
-      if (p11.C_GetSessionInfo(session).state !== w.rwUserFunctions) p11.C_Login(session, w.user, w.pin);
-      const pair = p11.C_GenerateKeyPair(session, w.mechanism, w.publicTemplate, w.privateTemplate);
-      p11.signTo(session, w.ecdsa, pair.privateKey, Buffer.alloc(32, 1), 9);
+      kit.loadBinding().setSignSink(() => (answered = true), () => (answered = true), 4096);
+      const { p11, slot } = kit.openToken(w.shimPath, w.label);
+      const session = kit.openSession(p11, slot, w.pin); // SoftHSM2 is shared: already logged in is fine
+      const pair = kit.ecKeyPair(p11, session);
+      p11.signTo(session, kit.C.CKM_ECDSA, pair.privateKey, Buffer.alloc(32, 1), 9);
       parentPort.postMessage(answered ? 'answered too early' : 'submitted');
     `;
     const worker = new Worker(code, {
       eval: true,
-      workerData: {
-        addon: addonPath(),
-        shimPath: buildShim(),
-        label: tm.token.label,
-        pin: tm.token.userPin,
-        rw: C.CKF_RW_SESSION | C.CKF_SERIAL_SESSION,
-        user: C.CKU_USER,
-        rwUserFunctions: C.CKS_RW_USER_FUNCTIONS,
-        mechanism: C.CKM_EC_KEY_PAIR_GEN,
-        ecdsa: C.CKM_ECDSA,
-        publicTemplate: [
-          { type: C.CKA_TOKEN, value: false },
-          { type: C.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
-        ],
-        privateTemplate: [
-          { type: C.CKA_TOKEN, value: false },
-          { type: C.CKA_SIGN, value: true },
-        ],
-      },
+      workerData: { kit: path.join(__dirname, 'support', 'child-kit.js'), shimPath: buildShim(), label: tm.token.label, pin: tm.token.userPin },
     });
     const message = await new Promise((resolve, reject) => {
       worker.once('message', resolve);

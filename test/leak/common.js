@@ -51,4 +51,4 @@ function expectFailure(fn) {
   }
 }
 
-module.exports = { C, Pkcs11Error, openModule, ecKeyPair, expectFailure };
+module.exports = { C, Pkcs11Error, openModule, ecKeyPair, expectFailure, sinkRecords: kit.sinkRecords };

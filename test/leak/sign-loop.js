@@ -7,7 +7,7 @@
  *   node test/leak/sign-loop.js [count]
  */
 const crypto = require('crypto');
-const { C, openModule, ecKeyPair, expectFailure } = require('./common');
+const { C, openModule, ecKeyPair, expectFailure, sinkRecords } = require('./common');
 
 const COUNT = Number(process.argv[2] || process.env.LEAK_SIGNS || 2000);
 
@@ -21,12 +21,7 @@ function answer(ticket, value, failed) {
 }
 function useSink(binding) {
   binding.setSignSink((slab, count) => {
-    const words = new Uint32Array(slab);
-    for (let i = 0, at = 0; i < count; i++) {
-      const length = words[at / 4 + 1];
-      answer(words[at / 4], Buffer.from(new Uint8Array(slab, at + 8, length)), false);
-      at += 8 + ((length + 3) & ~3);
-    }
+    for (const [ticket, signature] of sinkRecords(slab, count)) answer(ticket, signature, false);
   }, answer, 256);
 }
 let nextTicket = 0;

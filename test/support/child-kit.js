@@ -76,4 +76,19 @@ function findByLabel(p11, session, objectClass, label) {
   ]);
 }
 
-module.exports = { ROOT, C, P256, Pkcs11Error, loadBinding, openToken, openSession, ecKeyPair, ecPublicKey, findByLabel };
+/**
+ * The records of one onBatch(slab, count) call of the binding's completion sink (setSignSink),
+ * as [ticket, signature] pairs, each signature copied out of the slab (the next batch rewrites it).
+ */
+function sinkRecords(slab, count) {
+  const words = new Uint32Array(slab);
+  const records = [];
+  for (let i = 0, at = 0; i < count; i++) {
+    const length = words[at / 4 + 1];
+    records.push([words[at / 4], Buffer.from(new Uint8Array(slab, at + 8, length))]);
+    at += 8 + ((length + 3) & ~3);
+  }
+  return records;
+}
+
+module.exports = { ROOT, C, P256, Pkcs11Error, loadBinding, openToken, openSession, ecKeyPair, ecPublicKey, findByLabel, sinkRecords };
