@@ -224,7 +224,11 @@ export async function runBench(options: BenchOptions): Promise<number> {
     const duels = await runDuels(duelTargets, options.rounds, measure, (target, round, r) =>
       progress.note(
         `  ${target.name}, round ${round + 1}/${options.rounds}: ${target.ours.load} c=${target.ours.concurrency} ${whole(r.ours)}/s` +
-          ` vs ${target.base.load} c=${target.base.concurrency} ${whole(r.base)}/s = ${r.ratio.toFixed(3)}`,
+          ` vs ${target.base.load} c=${target.base.concurrency} ${whole(r.base)}/s = ${r.ratio.toFixed(3)}` +
+          (r.oursElu === undefined ? '' : ` (ours: ELU ${r.oursElu.toFixed(2)}`) +
+          (r.oursEngine === undefined
+            ? r.oursElu === undefined ? '' : ')'
+            : `, engine ${r.oursEngine.computeBound ? 'computing' : 'waiting'}, ${r.oursEngine.averageCallMicros.toFixed(0)} µs a call)`),
       ),
     );
     if (duelTargets.length) say(`head to head took ${Math.round((Date.now() - duelStarted) / 1000)}s`);

@@ -11,13 +11,16 @@
 import { median } from './runner';
 import type { MechanismName } from './mechanisms';
 import type { RatioTarget } from './targets';
-import type { LoadName, RunResult } from './types';
+import type { EngineState, LoadName, RunResult } from './types';
 
 export interface DuelRound {
   ours: number;
   base: number;
   ratio: number;
   oursFirst: boolean;
+  /** Ours' event-loop utilization (near 1: the pool polled for answers) and engine state. */
+  oursElu?: number;
+  oursEngine?: EngineState;
 }
 
 export interface Duel extends RatioTarget {
@@ -55,6 +58,8 @@ export async function runDuels(
         base: base.signsPerSec,
         ratio: base.signsPerSec > 0 ? ours.signsPerSec / base.signsPerSec : 0,
         oursFirst,
+        oursElu: ours.elu,
+        oursEngine: ours.engine,
       };
       done.push(result);
       onRound(target, round, result);

@@ -65,4 +65,15 @@ export interface RunResult {
   perSign?: PerSign;
   /** raw-c-woken: how often its listener thread was woken in the window. */
   wakeups?: number;
+  /** Our loads: the engine's view of the module's calls at the end of the window (engineInfo()). */
+  engine?: EngineState;
+}
+
+/** What decides the engine's limit and the pool's polling, read from engineInfo(). */
+export interface EngineState {
+  computeBound: boolean;
+  blockedShare: number;
+  callLimit: number;
+  averageCallMicros: number;
+  threads: number;
 }

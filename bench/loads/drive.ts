@@ -8,6 +8,7 @@ import { monitorEventLoopDelay, performance } from 'perf_hooks';
 
 import { perSign } from '../per-sign';
 import type { RunResult } from '../types';
+import type { PreparedLoad } from './node-load';
 
 /** The event-loop delay timer's period. Node records the whole tick interval; we subtract it. */
 export const ELD_RESOLUTION_MS = 1;
@@ -48,6 +49,7 @@ export async function drive(
   clients: Client[],
   warmupMs: number,
   durationMs: number,
+  state?: PreparedLoad['state'],
 ): Promise<{ result: RunResult; lastSignature: Buffer | undefined }> {
   const rssBeforeMb = rssMb();
   const latencies = new Samples();
@@ -87,6 +89,7 @@ export async function drive(
   const end = performance.now();
   const usageEnd = process.resourceUsage();
   const elu = performance.eventLoopUtilization(eluStart).utilization;
+  const atEnd = state?.(); // while the clients still sign
   measuring = false;
   delay.disable();
   stop = true;
@@ -106,6 +109,7 @@ export async function drive(
       eldP99Ms: delay.count > 0 ? Math.max(0, delay.percentile(99) / 1e6 - ELD_RESOLUTION_MS) : 0,
       rssBeforeMb,
       rssAfterMb: rssMb(),
+      ...atEnd,
       perSign: perSign(
         endCount - startCount,
         usageEnd.userCPUTime + usageEnd.systemCPUTime - usageStart.userCPUTime - usageStart.systemCPUTime,

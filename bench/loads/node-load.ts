@@ -1,6 +1,6 @@
 /** What a Node load provides: per-run setup of one client per request in flight, and cleanup. */
 import type { SigningPool } from '../../lib';
-import type { RunSpec } from '../types';
+import type { EngineState, RunSpec } from '../types';
 import type { Client } from './drive';
 
 export interface PreparedLoad {
@@ -8,6 +8,8 @@ export interface PreparedLoad {
   close(): Promise<void>;
   /** Set by the pool load, for the soak's session count. */
   pool?: SigningPool;
+  /** Our loads: the engine's state, read at the end of the window. */
+  state?: () => { engine: EngineState };
 }
 
 export interface NodeLoad {

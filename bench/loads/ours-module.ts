@@ -6,7 +6,8 @@
  * copy Node exports, so inside Node the token computes with Node's OpenSSL and in raw C with
  * the system's: --deep-bind measures ours with the same crypto code raw C runs.
  */
-import { Module, setThreadCount } from '../../lib';
+import { engineInfo, Module, setThreadCount } from '../../lib';
+import type { EngineState } from '../types';
 
 const modules = new Map<string, Module>();
 
@@ -21,4 +22,18 @@ export function loadModule(path: string, deepBind = false): Module {
     modules.set(key, module);
   }
   return module;
+}
+
+/** What decides the engine's limit and the pool's polling, at this moment (RunResult.engine). */
+export function engineState(): { engine: EngineState } {
+  const info = engineInfo();
+  return {
+    engine: {
+      computeBound: info.computeBound,
+      blockedShare: info.blockedShare,
+      callLimit: info.callLimit,
+      averageCallMicros: info.averageCallMicros,
+      threads: info.threads,
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { MECHANISMS, signInput } from '../mechanisms';
 import type { RunSpec } from '../types';
 import type { Client } from './drive';
 import type { NodeLoad } from './node-load';
-import { loadModule } from './ours-module';
+import { engineState, loadModule } from './ours-module';
 
 /** The pool's mechanism argument: a number, or the PSS parameters as our binding spells them. */
 export function oursMechanism(spec: RunSpec): Mechanism {
@@ -34,6 +34,7 @@ export const oursPool: NodeLoad = {
       clients: Array.from({ length: spec.concurrency }, () => client),
       close: () => pool.close(),
       pool,
+      state: engineState,
     };
   },
 };

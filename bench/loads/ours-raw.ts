@@ -10,7 +10,7 @@ import type { Handle } from '../../lib/native/types';
 import type { RunSpec } from '../types';
 import type { Client } from './drive';
 import type { NodeLoad } from './node-load';
-import { loadModule } from './ours-module';
+import { engineState, loadModule } from './ours-module';
 import { oursMechanism } from './ours-pool';
 
 export const oursRaw: NodeLoad = {
@@ -42,6 +42,7 @@ export const oursRaw: NodeLoad = {
       async close() {
         for (const session of sessions) native.C_CloseSession(session);
       },
+      state: engineState,
     };
   },
 };

@@ -32,7 +32,7 @@ async function loadByName(name: string): Promise<NodeLoad> {
 async function run(load: NodeLoad, spec: RunSpec) {
   const prepared = await load.prepare(spec);
   try {
-    const { result, lastSignature } = await drive(prepared.clients, spec.warmupMs, spec.durationMs);
+    const { result, lastSignature } = await drive(prepared.clients, spec.warmupMs, spec.durationMs, prepared.state);
     const spki = Buffer.from(spec.spkiBase64, 'base64');
     if (!lastSignature || !verifySignature(spec.mechanism, spki, lastSignature)) {
       throw new Error(`a ${MECHANISMS[spec.mechanism].ckmName} signature from this load does not verify`);
