@@ -70,9 +70,18 @@ Napi::Value StartCompletionPolling(const Napi::CallbackInfo& info) {
 }
 
 // Settles the calls finished since the last turn; returns how many.
+// pollCompletions(spinMicros = 0): with nothing ready, waits up to spinMicros (at most 1000) first.
 Napi::Value PollCompletions(const Napi::CallbackInfo& info) {
   AddonData& data = GetAddonData(info.Env());
-  return Napi::Number::New(info.Env(), data.engine ? static_cast<double>(data.engine->PollCompletions(info.Env())) : 0);
+  CK_ULONG spin = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    Args args(info, "pollCompletions");
+    spin = args.Ulong(0, "spinMicros");
+    if (spin > 1000) args.Fail("spinMicros", "an integer from 0 to 1000");
+  }
+  if (!data.engine) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(data.engine->PollCompletions(
+                                           info.Env(), std::chrono::microseconds(static_cast<long long>(spin)))));
 }
 
 Napi::Value StopCompletionPolling(const Napi::CallbackInfo& info) {

@@ -5,7 +5,7 @@
  */
 import { binding } from '../lib/binding';
 import { CKM_SHA256 } from '../lib';
-import { openTestModule, TestModule } from './support/binding-helpers';
+import { expectTypeError, openTestModule, TestModule, thrownBy } from './support/binding-helpers';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -79,4 +79,31 @@ test('a call still running when polling stops is delivered by the usual wake-up'
   const digests = await Promise.all(calls.map((call) => call.promise));
   expect(digests.map((d) => d.length)).toEqual(Array(20).fill(32));
   expect(binding.pollCompletions()).toBe(0);
+});
+
+test('pollCompletions(spinMicros): with nothing ready it waits that long first, with an answer ready it settles it', async () => {
+  binding.startCompletionPolling();
+  try {
+    // Nothing in flight: the spin runs to its end (a lower bound, which a loaded machine only lengthens).
+    const started = process.hrtime.bigint();
+    expect(binding.pollCompletions(500)).toBe(0);
+    expect(Number(process.hrtime.bigint() - started) / 1000).toBeGreaterThanOrEqual(500);
+    // A finished call is found, by the spin or by a later poll, and settled once.
+    const call = tracked();
+    let settled = 0;
+    for (const deadline = Date.now() + 5000; settled === 0 && Date.now() < deadline; ) settled = binding.pollCompletions(1000);
+    await sleep(0);
+    expect({ settled, resolved: call.settled() }).toEqual({ settled: 1, resolved: true });
+    expect((await call.promise).length).toBe(32);
+  } finally {
+    binding.stopCompletionPolling();
+  }
+});
+
+test('pollCompletions: spinMicros must be an integer from 0 to 1000 (a TypeError naming it)', () => {
+  const poll = binding.pollCompletions as (spin?: unknown) => number;
+  for (const bad of [-1, 1.5, 'x', 1001]) {
+    expectTypeError(thrownBy(() => poll(bad)), /^pollCompletions: argument 'spinMicros' must be /);
+  }
+  expect(poll(undefined)).toBe(0);
 });

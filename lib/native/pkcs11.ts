@@ -287,7 +287,8 @@ export interface NativeBinding {
   engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
   /** Busy-poll support (lib/pool/busy-poll.ts): completions wait for pollCompletions() meanwhile. */
   startCompletionPolling(): void;
-  pollCompletions(): number;
+  /** Settles the finished calls; with none ready, first waits up to `spinMicros` (≤ 1000) for one. */
+  pollCompletions(spinMicros?: number): number;
   stopCompletionPolling(): void;
   /**
    * Where signTo() answers (one registration per thread; lib/pool/sign-sink.ts owns it): after

@@ -127,7 +127,7 @@ export class SigningPool {
       undefined,
       {
         start: () => binding.startCompletionPolling(),
-        poll: () => binding.pollCompletions(),
+        poll: (spinMicros) => binding.pollCompletions(spinMicros),
         stop: () => binding.stopCompletionPolling(),
       },
       // The engine samples whether calls sleep, and times them; both move over dozens of calls.

@@ -1,6 +1,9 @@
 #include "engine.h"
 
 #include <algorithm>
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+#include <immintrin.h>
+#endif
 #include <chrono>
 #include <thread>
 
@@ -33,6 +36,15 @@ constexpr unsigned kProbeEvery = 4;
 constexpr unsigned kScoreMax = 1024;
 constexpr unsigned kComputeBelow = 256;
 constexpr unsigned kBlockingAbove = 640;
+
+// A spin-wait hint: on x86 PAUSE lets the other hardware thread of the core run meanwhile.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }
@@ -371,6 +383,7 @@ void Engine::Complete(std::unique_ptr<Job> job) {
       return;
     }
     done_.push_back(std::move(job));
+    hasDone_.store(true, std::memory_order_release);
     if (wakeScheduled_ || pollers_ > 0) return;
     // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
     // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
@@ -428,11 +441,12 @@ void Engine::StartPolling() {
   ++pollers_;
 }
 
-size_t Engine::PollCompletions(Napi::Env env) {
-  {
-    std::lock_guard<std::mutex> lock(doneMutex_);
-    if (done_.empty()) return 0;
-  }
+size_t Engine::PollCompletions(Napi::Env env, std::chrono::microseconds spin) {
+  // Spinning here with the CPU's pause hint, rather than turning the event loop again, leaves the
+  // core's execution units to a worker on its other hardware thread, if it has one.
+  auto until = std::chrono::steady_clock::now() + spin;
+  while (!hasDone_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) CpuRelax();
+  if (!hasDone_.load(std::memory_order_acquire)) return 0;
   return SettleAll(env);
 }
 
@@ -492,6 +506,7 @@ size_t Engine::SettleAll(Napi::Env env) {
   {
     std::lock_guard<std::mutex> lock(doneMutex_);
     batch.swap(done_);
+    hasDone_.store(false, std::memory_order_relaxed);
     wakeScheduled_ = false;
   }
   for (auto& job : batch) {
@@ -541,6 +556,7 @@ void Engine::Shutdown() {
     closed_ = true;
     for (auto& job : done_) job->Abandon();
     done_.clear();
+    hasDone_.store(false, std::memory_order_relaxed);
   }
   {
     std::lock_guard<std::mutex> lock(wakeMutex_);

@@ -81,7 +81,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // workers do not wake the JS thread through the thread-safe function: the poller settles what
   // is ready on each turn of the loop, and the last one to stop settles whatever is left.
   void StartPolling();
-  size_t PollCompletions(Napi::Env env);  // returns how many were settled
+  // Returns how many were settled; with nothing ready it first waits up to `spin` for a call to finish.
+  size_t PollCompletions(Napi::Env env, std::chrono::microseconds spin = std::chrono::microseconds(0));
   void StopPolling(Napi::Env env);
 
   // For a synchronous call on the JS thread: waits until the session (or, for AllSessions,
@@ -165,6 +166,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   std::mutex doneMutex_;
   std::vector<std::unique_ptr<Job>> done_;
+  std::atomic<bool> hasDone_{false};  // !done_.empty(), readable without doneMutex_
   // JS thread only: the buffer SettleAll hands to done_ in exchange for a batch, so that neither
   // side allocates one per batch (see SettleAll).
   std::vector<std::unique_ptr<Job>> spareBatch_;
