@@ -69,8 +69,8 @@ Napi::Value StartCompletionPolling(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Settles the calls finished since the last turn; returns how many.
-// pollCompletions(spinMicros = 0): with nothing ready, waits up to spinMicros (at most 1000) first.
+// pollCompletions(spinMicros = 0): settles the calls finished since the last turn and returns how
+// many; with none ready, it first waits up to spinMicros (at most 1000) for one.
 Napi::Value PollCompletions(const Napi::CallbackInfo& info) {
   AddonData& data = GetAddonData(info.Env());
   CK_ULONG spin = 0;
