@@ -1,12 +1,13 @@
 // Answers for the signing pool, handed to JavaScript in bulk instead of one promise each.
 //
 // A promise per signature costs the JS thread a deferred (created, resolved, its reference
-// deleted), an external-memory Buffer for the signature, and the pool's then() hop: about 1.3 µs
-// of the JS thread's 5-6 µs a signature at the pool's peak (ARCHITECTURE.md). Jobs submitted with a ticket
-// (signTo) instead write "ticket, length, bytes" records into one ArrayBuffer, the slab, and
-// the registered onBatch(slab, count) copies them out, once per batch; the pool copies each
-// signature into a Buffer of its own (V8 keeps one of 64 bytes or less on its heap). Failures,
-// and a signature too large for the slab, go one at a time through onOne(ticket, value, failed).
+// deleted), an external-memory Buffer for the signature, and the pool's then() hop: about
+// 1.3 µs of the JS thread's 5-6 µs a signature at the pool's peak (ARCHITECTURE.md). Jobs
+// submitted with a ticket (signTo) instead write "ticket, length, bytes" records into one
+// ArrayBuffer, the slab, and the registered onBatch(slab, count) copies them out, once per
+// batch; the pool copies each signature into a Buffer of its own (V8 keeps one of 64 bytes or
+// less on its heap). Failures, and a signature too large for the slab, go one at a time
+// through onOne(ticket, value, failed).
 //
 // JS thread only. The slab is private to lib/pool/sign-sink.ts; it is checked for detachment
 // before each write all the same, since a detached ArrayBuffer's memory is gone.
