@@ -97,14 +97,17 @@ class SinkState {
 
 const STATE_KEY = Symbol.for('pkcs11-napi.signSink');
 
+let cached: SinkState | undefined; // this module's binding never changes: look it up once
+
 function sinkState(): SinkState {
+  if (cached !== undefined) return cached;
   const holder = binding as unknown as { [STATE_KEY]?: SinkState };
-  let state = holder[STATE_KEY];
-  if (state === undefined) {
-    state = new SinkState();
-    Object.defineProperty(holder, STATE_KEY, { value: state });
+  cached = holder[STATE_KEY];
+  if (cached === undefined) {
+    cached = new SinkState();
+    Object.defineProperty(holder, STATE_KEY, { value: cached });
   }
-  return state;
+  return cached;
 }
 
 /**

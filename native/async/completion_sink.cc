@@ -11,17 +11,24 @@ void CompletionSink::Register(Napi::Env env, Napi::Function onBatch, Napi::Funct
   slabBytes_ = slabBytes;
   slab_.Reset();
   data_ = nullptr;
+  slabChecked_ = false;
 }
 
 bool CompletionSink::EnsureSlab(Napi::Env env) {
-  // Checked before every write, not once per batch: the jobs settled between two signatures of
-  // a batch may run JavaScript (an error's constructor), and nothing else may write to memory
-  // V8 has released. A detached slab is replaced; onBatch receives the slab it should read.
-  if (!slab_.IsEmpty() && !slab_.Value().IsDetached()) return true;
+  // Only JavaScript can detach the slab, and it runs only in our own calls (Flush, AddValue) and
+  // in other jobs' settlements (JavaScriptMayRun): between those, consecutive signatures of a
+  // batch skip the two N-API calls of the check. A detached slab is replaced; onBatch receives
+  // the slab it should read.
+  if (slabChecked_) return true;
+  if (!slab_.IsEmpty() && !slab_.Value().IsDetached()) {
+    slabChecked_ = true;
+    return true;
+  }
   if (used_ != 0) return false;  // the records written so far went with the old slab
   Napi::ArrayBuffer slab = Napi::ArrayBuffer::New(env, slabBytes_);
   slab_ = Napi::Persistent(slab);
   data_ = static_cast<uint8_t*>(slab.Data());
+  slabChecked_ = true;
   return true;
 }
 
@@ -69,12 +76,14 @@ void CompletionSink::Release() {
   data_ = nullptr;
   used_ = 0;
   count_ = 0;
+  slabChecked_ = false;
 }
 
 void CompletionSink::Call(Napi::Env env, const Napi::FunctionReference& function,
                           std::initializer_list<napi_value> args) {
   // The pool's handlers catch their own errors; one that escapes anyway is reported the way
   // Node reports a throwing callback (process 'uncaughtException'), not swallowed.
+  slabChecked_ = false;  // the call below runs JavaScript
   napi_value result;
   napi_status status = napi_call_function(env, env.Undefined(), function.Value(), args.size(), args.begin(), &result);
   if (status == napi_pending_exception) {

@@ -9,8 +9,9 @@
 // less on its heap). Failures, and a signature too large for the slab, go one at a time
 // through onOne(ticket, value, failed).
 //
-// JS thread only. The slab is private to lib/pool/sign-sink.ts; it is checked for detachment
-// before each write all the same, since a detached ArrayBuffer's memory is gone.
+// JS thread only. The slab is private to lib/pool/sign-sink.ts; it is checked for detachment all
+// the same before a write that follows any JavaScript, since a detached ArrayBuffer's memory is
+// gone.
 #pragma once
 
 #include <napi.h>
@@ -34,6 +35,9 @@ class CompletionSink {
   void AddValue(Napi::Env env, uint32_t ticket, Napi::Value value, bool failed);
   // Hands the records in the slab to onBatch. The engine calls it after each batch.
   void Flush(Napi::Env env);
+  // Another job is about to settle, which may run JavaScript (an error's constructor): the slab
+  // is checked for detachment again before the next write.
+  void JavaScriptMayRun() { slabChecked_ = false; }
   // Environment teardown (JS thread): drops the references now. The engine may be destroyed
   // later on a thread that was stuck in the module, where deleting a reference would touch an
   // environment that is gone.
@@ -53,6 +57,7 @@ class CompletionSink {
   size_t used_ = 0;          // bytes of records written since the last Flush
   uint32_t count_ = 0;       // records written since the last Flush
   bool delivering_ = false;  // onBatch is reading the slab: nothing may write to it
+  bool slabChecked_ = false; // no JavaScript ran since the slab was found attached
 };
 
 }  // namespace p11

@@ -513,6 +513,7 @@ size_t Engine::SettleAll(Napi::Env env) {
     // Each settlement gets its own handle scope so a large batch does not pile up handles.
     try {
       Napi::HandleScope scope(env);
+      if (!job->SettlesThroughSink()) sink_.JavaScriptMayRun();
       job->Settle(env, sink_);
     } catch (...) {
       // The environment is going away (a worker_thread being terminated): N-API refuses to

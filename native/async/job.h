@@ -53,6 +53,9 @@ class Job {
   virtual void Settle(Napi::Env env, CompletionSink& sink) = 0;
   // The engine is shutting down (environment teardown): release without settling.
   virtual void Abandon() {}
+  // True when Settle writes to the sink's slab only before running any JavaScript of its own
+  // (SinkSignJob): then the engine need not have the slab checked for detachment again.
+  virtual bool SettlesThroughSink() const { return false; }
 
   // Set by Execute: the call came back from the module after it had been given up on
   // (C_Finalize({ abandonCalls })), so its thread had been replaced (Engine::ReplaceStuckThreads).

@@ -104,6 +104,10 @@ class SinkSignJob final : public OpJobBase<OneShotSignOp> {
               std::shared_ptr<CallGate> gate, uint32_t ticket)
       : OpJobBase(key, std::move(op), std::move(library), std::move(gate)), ticket_(ticket) {}
 
+  // Its failure's constructor runs JavaScript, but only AddValue follows, which writes nothing
+  // to the slab before its own call into JavaScript.
+  bool SettlesThroughSink() const override { return true; }
+
   void Settle(Napi::Env env, CompletionSink& sink) override {
     Napi::Value failure = Failure(env);
     if (!failure.IsEmpty()) {
