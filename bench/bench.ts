@@ -158,7 +158,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     );
     say();
 
-    const isRawC = (load: LoadName) => load === 'raw-c' || load === 'raw-c-woken';
+    const isRawC = (load: LoadName) => load === 'raw-c' || load === 'raw-c-woken' || load === 'raw-c-os-locks';
     const rawBinary = plan.loads.some(isRawC) ? buildRawSign() : undefined;
     for (const load of plan.loads) if (!isRawC(load)) processes.set(load, forkLoad(load));
 
@@ -182,6 +182,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     const measure = async (load: LoadName, step: { mechanism: MechanismName; concurrency: number }) => {
       const spec = specFor(step.mechanism, step.concurrency);
       if (load === 'raw-c-woken') spec.wake = options.wake;
+      if (load === 'raw-c-os-locks') spec.osLocking = true;
       for (let attempt = 1; ; attempt++) {
         const before = mark(roots);
         const result =

@@ -1,7 +1,9 @@
 // The baseline: how fast this token signs with no binding in the way. C++ only for the
 // project's own PKCS#11 headers (native/pkcs11); the loop itself is plain C.
 //
-// dlopen the module, C_Initialize with CKF_OS_LOCKING_OK, then per thread: open a session, log
+// dlopen the module, C_Initialize with CKF_OS_LOCKING_OK and the binding's own mutex functions
+// (native/loader/spinning_mutex.h, as the binding does by default; --os-locking leaves them
+// out, so the module uses its own OS locks), then per thread: open a session, log
 // in (token-wide, so "already logged in" is fine), find the private key by label, and sign in a
 // tight loop (C_SignInit + C_Sign, the same two calls every binding makes) until told to stop.
 // The main thread lets the threads warm up, then counts signatures over a fixed window.
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "generated/constants.h"
+#include "loader/spinning_mutex.h"
 
 using namespace ck;
 
@@ -58,6 +61,7 @@ struct Config {
   std::string module, token, keyLabel, mechanism, pin;
   int threads = 1;
   double duration = 2, warmup = 0.5;
+  bool osLocking = false;  // --os-locking: no mutex functions at C_Initialize
   int wakeEvery = 0;   // signatures (all threads together) per wake-up of the listener; 0: none
   double wakeWorkUs = 0;  // the listener's busy time per signal, in µs
 };
@@ -203,6 +207,7 @@ int main(int argc, char** argv) {
     else if (name == "--duration") config.duration = atof(value.c_str());
     else if (name == "--warmup") config.warmup = atof(value.c_str());
     else if (name == "--data-hex") data = FromHex(value);
+    else if (name == "--os-locking") config.osLocking = value == "1";
     else if (name == "--wake-every") config.wakeEvery = atoi(value.c_str());
     else if (name == "--wake-work-us") config.wakeWorkUs = atof(value.c_str());
     else {
@@ -213,7 +218,7 @@ int main(int argc, char** argv) {
   const char* pin = getenv("RAW_SIGN_PIN");
   if (pin) config.pin = pin;
   if (config.threads < 1 || config.module.empty() || config.token.empty() || config.keyLabel.empty()) {
-    printf("{\"error\":\"usage: raw-sign --module P --token L --key-label K --mechanism M --threads N --data-hex H [--wake-every N --wake-work-us U]\"}\n");
+    printf("{\"error\":\"usage: raw-sign --module P --token L --key-label K --mechanism M --threads N --data-hex H [--os-locking 1] [--wake-every N --wake-work-us U]\"}\n");
     return 2;
   }
   // The same mechanisms and parameters the Node loads use (bench/mechanisms.ts); the input
@@ -243,6 +248,7 @@ int main(int argc, char** argv) {
   if (rv != CKR_OK) Fail("C_GetFunctionList", rv);
   CK_C_INITIALIZE_ARGS init{};
   init.flags = CKF_OS_LOCKING_OK;
+  if (!config.osLocking) p11::UseSpinningMutexes(init);
   if ((rv = f->C_Initialize(&init)) != CKR_OK) Fail("C_Initialize", rv);
   slot = FindSlot(config.token);
 

@@ -4,12 +4,13 @@ import type { PerSign } from './per-sign';
 
 /**
  * raw-c: the C baseline; raw-c-woken: the same loop waking one more thread as a binding wakes its
- * event loop (raw-sign.cc, Listen); pkcs11js: the other binding; ours-pool: SigningPool;
+ * event loop (raw-sign.cc, Listen); raw-c-os-locks: raw C with the module's own locks instead of
+ * the binding's mutex functions (native/loader/spinning_mutex.h); pkcs11js: the other binding; ours-pool: SigningPool;
  * ours-raw: module.native.sign.
  */
-export type LoadName = 'raw-c' | 'raw-c-woken' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
-export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'raw-c-woken', 'pkcs11js', 'ours-pool', 'ours-raw'];
-/** The loads a run measures unless --loads names others; raw-c-woken explains a gap, on request. */
+export type LoadName = 'raw-c' | 'raw-c-woken' | 'raw-c-os-locks' | 'pkcs11js' | 'ours-pool' | 'ours-raw';
+export const LOAD_NAMES: readonly LoadName[] = ['raw-c', 'raw-c-woken', 'raw-c-os-locks', 'pkcs11js', 'ours-pool', 'ours-raw'];
+/** The loads a run measures unless --loads names others; raw-c-woken and raw-c-os-locks explain, on request. */
 export const DEFAULT_LOADS: readonly LoadName[] = ['raw-c', 'pkcs11js', 'ours-pool', 'ours-raw'];
 /** The raw-c-woken loop: a signal after every `every` signatures, `workUs` µs of work for each. */
 export interface WakeModel {
@@ -36,6 +37,8 @@ export interface RunSpec {
   deepBind?: boolean;
   /** raw-c-woken only. */
   wake?: WakeModel;
+  /** raw-c-os-locks only: C_Initialize without the binding's mutex functions. */
+  osLocking?: boolean;
   warmupMs: number;
   durationMs: number;
 }

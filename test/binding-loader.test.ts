@@ -255,6 +255,23 @@ describe('C_Initialize / C_Finalize', () => {
     expect(q.C_GetSlotList(true)).toContain(findSlotByLabel(q, token.label));
   });
 
+  test('locking: null until initialised; by default the module gets our spinning mutexes, and C_Finalize returns them', () => {
+    const p11 = loaded();
+    expect(p11.locking).toBeNull();
+    p11.C_Initialize();
+    const locking = p11.locking!;
+    expect(locking).toEqual({ serialized: false, spinningMutexes: true, spinningMutexesLive: expect.any(Number) });
+    // SoftHSM2 creates its mutexes through the functions it was given.
+    expect(locking.spinningMutexesLive).toBeGreaterThan(0);
+    p11.C_Finalize();
+    expect(p11.locking).toBeNull();
+
+    const q = loaded();
+    q.C_Initialize({ spinningMutexes: false });
+    expect(q.locking).toMatchObject({ serialized: false, spinningMutexes: false });
+    expect(q.locking!.spinningMutexesLive).toBeLessThan(locking.spinningMutexesLive);
+  });
+
   test('options are checked before anything reaches the module', () => {
     const p11 = loaded();
     expectTypeError(
@@ -264,6 +281,10 @@ describe('C_Initialize / C_Finalize', () => {
     expectTypeError(
       thrownBy(() => p11.C_Initialize({ libraryParameters: 5 as unknown as string })),
       "C_Initialize: argument 'options.libraryParameters' must be a string",
+    );
+    expectTypeError(
+      thrownBy(() => p11.C_Initialize({ spinningMutexes: 1 as unknown as boolean })),
+      "C_Initialize: argument 'options.spinningMutexes' must be a boolean",
     );
     expectTypeError(thrownBy(() => p11.C_Initialize(5 as unknown as object)), "C_Initialize: argument 'options' must be an object");
     expect(p11.initialized).toBe(false);

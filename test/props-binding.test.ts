@@ -223,7 +223,7 @@ function resolveThis(kind) {
 }
 
 // ------------------------------------------------------------------ hostile values
-const GETTER_KEYS = ['type', 'value', 'mechanism', 'parameter', 'flags', 'libraryParameters', 'deepBind', 'timeoutMs',
+const GETTER_KEYS = ['type', 'value', 'mechanism', 'parameter', 'flags', 'libraryParameters', 'spinningMutexes', 'deepBind', 'timeoutMs',
   'hashAlg', 'mgf', 'saltLen', 'source', 'sourceData', 'kdf', 'sharedData', 'publicData', 'iv', 'aad', 'tagBits',
   'ivBits', 'counterBits', 'counterBlock', 'phFlag', 'contextData', 'length', '0', '1', 'then', 'valueOf', 'toString'];
 function throwingGetters() {

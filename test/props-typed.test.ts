@@ -76,7 +76,7 @@ function throwingGetters(): object {
   const o = {};
   for (const key of ['algorithm', 'curve', 'modulusBits', 'bits', 'bytes', 'label', 'id', 'token', 'path', 'query', 'vendor', 'module',
     'key', 'pin', 'size', 'maxQueue', 'timeoutMs', 'mechanism', 'parameter', 'type', 'value', 'keyType', 'ecParams', 'ecPoint',
-    'tokenPresent', 'readOnly', 'flags', 'libraryParameters', 'deepBind', 'major', 'minor', 'then', 'length', 'toString', 'valueOf']) {
+    'tokenPresent', 'readOnly', 'flags', 'libraryParameters', 'spinningMutexes', 'deepBind', 'major', 'minor', 'then', 'length', 'toString', 'valueOf']) {
     Object.defineProperty(o, key, { get: () => { throw new HostileError(`getter ${key}`); }, enumerable: true });
   }
   return o;
@@ -167,6 +167,7 @@ const plausibleRecipes = (): Recipe[] => [
   R('{ timeoutMs: 1 }', () => ({ timeoutMs: 1 })), R('{ tokenPresent: false }', () => ({ tokenPresent: false })), R('{ readOnly: true }', () => ({ readOnly: true })),
   R('{ includePin: true }', () => ({ includePin: true })), R('{ allowUnprefixedVendor: 1 }', () => ({ allowUnprefixedVendor: 1 })),
   R('{ deepBind: "yes" }', () => ({ deepBind: 'yes' })), R('{ flags: -1 }', () => ({ flags: -1 })), R('{ libraryParameters: 5 }', () => ({ libraryParameters: 5 })),
+  R('{ spinningMutexes: "yes" }', () => ({ spinningMutexes: 'yes' })),
 ];
 
 const randomValues = fc.oneof(

@@ -87,6 +87,7 @@ describe('metrics', () => {
     metrics.failure('CSR_MALFORMED');
     const text = metrics.render({
       sessions: 4,
+      opening: 0,
       idle: 3,
       inFlight: 1,
       queued: 0,

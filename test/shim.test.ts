@@ -14,6 +14,10 @@ import {
   CKA_VERIFY,
   CKF_OS_LOCKING_OK,
   CKF_RW_SESSION,
+  CKR_ARGUMENTS_BAD,
+  CKR_MUTEX_BAD,
+  CKR_MUTEX_NOT_LOCKED,
+  CKR_OK,
   CKM_EC_KEY_PAIR_GEN,
   CKM_ECDSA,
   CKM_SHA256,
@@ -352,9 +356,65 @@ describe('fault shim: C_Initialize faults', () => {
     expect(results.map((r) => r.length)).toEqual(Array(8).fill(16));
 
     const stats = control.stats();
+    // First with the binding's mutex functions, then with the module's own locks, then neither.
+    expect(stats.faults.cantLock).toBe(2);
+    expect(stats.calls.C_Initialize).toBe(3);
+    expect(stats.initializeFlags).toEqual([CKF_OS_LOCKING_OK, CKF_OS_LOCKING_OK, 0]);
+    expect(stats.initializeMutexes).toEqual([true, false, false]);
+    expect(m.locking).toEqual({ serialized: true, spinningMutexes: false, spinningMutexesLive: expect.any(Number) });
+  });
+
+  test('initialize.refusemutexes: a module that refuses our mutex functions keeps its own locks, not serialised', async () => {
+    const { m, control } = start({ 'initialize.refusemutexes': 1 });
+    expect(m.locking).toMatchObject({ serialized: false, spinningMutexes: false });
+    const session = userSession(m);
+    const results = await Promise.all(Array.from({ length: 8 }, () => m.C_GenerateRandomAsync(session, 16)));
+    expect(results.map((r) => r.length)).toEqual(Array(8).fill(16));
+
+    const stats = control.stats();
     expect(stats.faults.cantLock).toBe(1);
-    expect(stats.calls.C_Initialize).toBe(2);
-    expect(stats.initializeFlags).toEqual([CKF_OS_LOCKING_OK, 0]);
+    expect(stats.initializeFlags).toEqual([CKF_OS_LOCKING_OK, CKF_OS_LOCKING_OK]);
+    expect(stats.initializeMutexes).toEqual([true, false]);
+  });
+
+  test('initialize.exercisemutexes: the binding\'s mutex functions answer as PKCS#11 says and exclude each other', () => {
+    const { m, control } = start({ 'initialize.exercisemutexes': 1 });
+    expect(m.locking).toMatchObject({ serialized: false, spinningMutexes: true });
+    const stats = control.stats();
+    expect(stats.initializeMutexes).toEqual([true]);
+    expect(stats.mutexCheck).toEqual({
+      createNull: CKR_ARGUMENTS_BAD,
+      lockNull: CKR_MUTEX_BAD,
+      unlockNull: CKR_MUTEX_BAD,
+      destroyNull: CKR_MUTEX_BAD,
+      create: CKR_OK,
+      unlockUnlocked: CKR_MUTEX_NOT_LOCKED,
+      lock: CKR_OK,
+      unlock: CKR_OK,
+      unlockAgain: CKR_MUTEX_NOT_LOCKED,
+      threads: 2,
+      // 2 × 200,000 increments, each a separate read and write under the lock: any overlap loses some.
+      counter: 400000,
+      counterExpected: 400000,
+      counterError: CKR_OK,
+      destroy: CKR_OK,
+    });
+  });
+
+  test('spinningMutexes: false: C_Initialize passes no mutex functions, so the module uses its own locks', () => {
+    const control = new ShimControl();
+    applyShimEnv(control);
+    const m = new PKCS11();
+    loaded.push({ m, control });
+    m.load(shimPath);
+    m.C_Initialize({ spinningMutexes: false });
+    expect(m.locking).toMatchObject({ serialized: false, spinningMutexes: false });
+    expect(control.stats().initializeMutexes).toEqual([false]);
+    m.C_Finalize();
+    // Without CKF_OS_LOCKING_OK the binding promises single-threaded use: no mutex functions either.
+    m.C_Initialize({ flags: 0 });
+    expect(m.locking).toMatchObject({ serialized: true, spinningMutexes: false });
+    expect(control.stats().initializeMutexes).toEqual([false, false]);
   });
 
   test('initialize.already: C_Initialize succeeds as a shared initialisation', () => {

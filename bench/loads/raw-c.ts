@@ -2,7 +2,8 @@
  * The raw C baseline: bench/raw-sign.cc, compiled here on first use with the system C++
  * compiler (CXX, else g++, else c++) into a cache directory keyed by the source's hash, then
  * run once per measurement as its own process with N pthreads; for raw-c-woken, with a thread
- * those pthreads wake as a binding wakes its event loop.
+ * those pthreads wake as a binding wakes its event loop; for raw-c-os-locks, with the module's own
+ * locks.
  */
 import { execFile, execFileSync } from 'child_process';
 import { createHash } from 'crypto';
@@ -24,9 +25,10 @@ export function buildRawSign(): string {
   const root = packageRoot();
   const source = path.join(root, 'bench', 'raw-sign.cc');
   const text = fs.readFileSync(source);
-  // Its headers: the PKCS#11 types and every generated constants header (constants.h includes them).
+  // Its headers: the PKCS#11 types, every generated constants header (constants.h includes them)
+  // and the binding's mutex functions.
   const generated = fs.readdirSync(path.join(root, 'native', 'generated')).filter((name) => name.endsWith('.h')).sort();
-  const headers = ['pkcs11/types.h', ...generated.map((name) => `generated/${name}`)].map((h) =>
+  const headers = ['pkcs11/types.h', 'loader/spinning_mutex.h', 'async/cpu_relax.h', ...generated.map((name) => `generated/${name}`)].map((h) =>
     fs.readFileSync(path.join(root, 'native', h)),
   );
   const hash = createHash('sha256').update(text);
@@ -62,6 +64,7 @@ export function runRawSign(binary: string, spec: RunSpec, env: NodeJS.ProcessEnv
     '--duration', String(spec.durationMs / 1000),
     '--data-hex', signInput(spec.mechanism).toString('hex'),
   ];
+  if (spec.osLocking) args.push('--os-locking', '1');
   if (spec.wake) args.push('--wake-every', String(spec.wake.every), '--wake-work-us', String(spec.wake.workUs));
   return new Promise((resolve, reject) => {
     execFile(binary, args, { env: { ...env, RAW_SIGN_PIN: spec.target.pin }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {

@@ -48,6 +48,9 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
   // raw-c-woken is measured only on request; its two columns follow raw C's when it was.
   const woken = mine.some((p) => p.loads['raw-c-woken']);
   if (woken) header.splice(2, 0, 'C woken/s', 'pool÷Cw');
+  // raw-c-os-locks likewise: raw C with the module's own locks, right after raw C.
+  const osLocks = mine.some((p) => p.loads['raw-c-os-locks']);
+  if (osLocks) header.splice(2, 0, 'C OS-lock/s');
   const rows = [header];
   for (const p of mine) {
     const pool = p.loads['ours-pool'];
@@ -74,6 +77,7 @@ export function mechanismTable(mechanism: MechanismName, keyDescription: string,
       pool ? `${num(pool.rssBeforeMb)}→${num(pool.rssAfterMb)}` : '-',
     ];
     if (woken) row.splice(2, 0, num(p.loads['raw-c-woken']?.signsPerSec), num(p.ratios.poolVsRawCWoken, 2));
+    if (osLocks) row.splice(2, 0, num(p.loads['raw-c-os-locks']?.signsPerSec));
     rows.push(row);
   }
   const title = `${m.title} — ${m.ckmName}, ${keyDescription} — signs/s, median of ${repeat}`;
@@ -86,5 +90,6 @@ export const TABLE_LEGEND = [
   'are ours-pool\'s; ELU js is pkcs11js\'s. µs/sig (CPU time of the load process per signature, all threads) and sw/sig',
   '(its context switches per signature, voluntary/involuntary) are over the measured window, for raw C (C) and the pool.',
   'C woken (when measured): raw C whose threads also wake one more thread every --wake-every signatures, as a binding',
-  'wakes its event loop; pool÷Cw compares the pool with that.',
+  'wakes its event loop; pool÷Cw compares the pool with that. C OS-lock (when measured): raw C letting the module use its',
+  'own OS locks instead of the mutex functions the binding and raw C hand it.',
 ].join('\n');

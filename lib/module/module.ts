@@ -2,7 +2,7 @@ import { binding } from '../binding';
 import * as C from '../generated/constants';
 import { Pkcs11Error } from '../errors';
 import type { FinalizeOptions, NativePKCS11 } from '../native/pkcs11';
-import type { ModuleInfo } from '../native/types';
+import type { InitializeOptions, ModuleInfo } from '../native/types';
 import { parsePkcs11Uri, matchesLibrary, matchesSlot, matchesToken } from '../uri/pkcs11-uri';
 import type { Pkcs11Uri } from '../uri/pkcs11-uri';
 import type { Session } from '../session/session';
@@ -15,6 +15,16 @@ export interface ModuleOptions {
   flags?: number;
   /** dlopen with RTLD_DEEPBIND (glibc only; not under AddressSanitizer). */
   deepBind?: boolean;
+  /** Hand the module the addon's spinning mutexes at C_Initialize (default true; see InitializeOptions). */
+  spinningMutexes?: boolean;
+}
+
+function initializeOptions(options: ModuleOptions): InitializeOptions {
+  return {
+    flags: options.flags ?? C.CKF_OS_LOCKING_OK,
+    libraryParameters: options.libraryParameters,
+    spinningMutexes: options.spinningMutexes,
+  };
 }
 
 /**
@@ -41,7 +51,7 @@ export class Module {
     const native = new binding.PKCS11();
     native.load(path, { deepBind: options.deepBind ?? false });
     try {
-      native.C_Initialize({ flags: options.flags ?? C.CKF_OS_LOCKING_OK, libraryParameters: options.libraryParameters });
+      native.C_Initialize(initializeOptions(options));
     } catch (error) {
       native.close();
       throw error;
@@ -120,10 +130,7 @@ export class Module {
     }
     for (const session of [...this.sessions]) session.markClosed('the module was re-initialised');
     this.sessions.clear();
-    this.native.C_Initialize({
-      flags: this.options.flags ?? C.CKF_OS_LOCKING_OK,
-      libraryParameters: this.options.libraryParameters,
-    });
+    this.native.C_Initialize(initializeOptions(this.options));
   }
 
   /** Async calls inside the module now, and calls abandoned by a forced re-initialisation that have not returned. */

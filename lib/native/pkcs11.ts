@@ -7,6 +7,7 @@ import type {
   InitializeOptions,
   KeyPairHandles,
   LoadOptions,
+  LockingInfo,
   Mechanism,
   MechanismInfo,
   ModuleInfo,
@@ -42,6 +43,8 @@ export interface NativePKCS11 {
   readonly callsInFlight: number;
   /** Calls given up on by `C_Finalize({ abandonCalls: true })` that have not returned yet. */
   readonly callsAbandoned: number;
+  /** How the module locks, once initialised (null before). */
+  readonly locking: LockingInfo | null;
 
   // General purpose
   C_Initialize(options?: InitializeOptions): void;

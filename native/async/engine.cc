@@ -1,13 +1,11 @@
 #include "engine.h"
 
 #include <algorithm>
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
-#include <immintrin.h>
-#endif
 #include <chrono>
 #include <thread>
 
 #include "blocking_probe.h"
+#include "cpu_relax.h"
 #include "thread_policy.h"
 
 namespace p11 {
@@ -36,15 +34,6 @@ constexpr unsigned kProbeEvery = 4;
 constexpr unsigned kScoreMax = 1024;
 constexpr unsigned kComputeBelow = 256;
 constexpr unsigned kBlockingAbove = 640;
-
-// A spin-wait hint: on x86 PAUSE lets the other hardware thread of the core run meanwhile.
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // C_CloseAllSessions reaches the sessions of the module's current initialisation only.
 SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key.initialization, 0}; }

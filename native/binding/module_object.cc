@@ -4,6 +4,7 @@
 #include "../async/engine.h"
 #include "../errors/ck_error.h"
 #include "../generated/constants.h"
+#include "../loader/spinning_mutex.h"
 #include "../marshal/args.h"
 #include "../marshal/ulong.h"
 #include "../ops/method_tables.h"
@@ -55,6 +56,9 @@ Napi::Function ModuleObject::Define(Napi::Env env) {
       env, prototype, "callsInFlight",
       [](const Napi::CallbackInfo& info) { return FromThis(info, "callsInFlight").GetCallsInFlight(info); },
       napi_configurable));
+  prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, prototype, "locking",
+      [](const Napi::CallbackInfo& info) { return FromThis(info, "locking").GetLocking(info); }, napi_configurable));
   prototype.DefineProperty(Napi::PropertyDescriptor::Accessor(
       env, prototype, "callsAbandoned",
       [](const Napi::CallbackInfo& info) { return FromThis(info, "callsAbandoned").GetCallsAbandoned(info); },
@@ -164,6 +168,11 @@ Napi::Value ModuleObject::Initialize(const Napi::CallbackInfo& info) {
     if (!flags.IsUndefined() && !UlongFromJs(flags, options.flags)) {
       args.Fail("options.flags", "a non-negative integer (CKF_ flags)");
     }
+    Napi::Value spinning = object.Get("spinningMutexes");
+    if (!spinning.IsUndefined()) {
+      if (!spinning.IsBoolean()) args.Fail("options.spinningMutexes", "a boolean");
+      options.spinningMutexes = spinning.As<Napi::Boolean>().Value();
+    }
     Napi::Value parameters = object.Get("libraryParameters");
     if (!parameters.IsUndefined() && !parameters.IsNull()) {
       if (!parameters.IsString()) args.Fail("options.libraryParameters", "a string");
@@ -239,6 +248,17 @@ Napi::Value ModuleObject::GetFunctionList(const Napi::CallbackInfo& info) {
 Napi::Value ModuleObject::GetPath(const Napi::CallbackInfo& info) {
   if (!library_) return info.Env().Null();
   return Napi::String::New(info.Env(), library_->path());
+}
+
+Napi::Value ModuleObject::GetLocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!library_ || !initialized_) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("serialized", Napi::Boolean::New(env, library_->serialized()));
+  result.Set("spinningMutexes", Napi::Boolean::New(env, library_->offeredSpinningMutexes()));
+  // Process-wide: every module initialised with them counts.
+  result.Set("spinningMutexesLive", Napi::Number::New(env, static_cast<double>(spinningMutexesLive.load())));
+  return result;
 }
 
 Napi::Value ModuleObject::GetCallsInFlight(const Napi::CallbackInfo& info) {

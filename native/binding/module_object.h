@@ -33,6 +33,7 @@ class ModuleObject : public Napi::ObjectWrap<ModuleObject> {
   Napi::Value GetPath(const Napi::CallbackInfo& info);
   Napi::Value GetInitialized(const Napi::CallbackInfo& info);
   Napi::Value GetCallsInFlight(const Napi::CallbackInfo& info);
+  Napi::Value GetLocking(const Napi::CallbackInfo& info);
   Napi::Value GetCallsAbandoned(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Library> library_;

@@ -7,6 +7,7 @@
 
 #include "../generated/constants.h"
 #include "exit_barrier.h"
+#include "spinning_mutex.h"
 
 #ifndef _WIN32
 #include <climits>
@@ -143,7 +144,19 @@ CK_RV Library::Initialize(const InitOptions& options) {
   CK_C_INITIALIZE_ARGS args{};
   args.flags = options.flags;
   args.pReserved = options.hasLibraryParameters ? const_cast<char*>(options.libraryParameters.c_str()) : nullptr;
+  // Without CKF_OS_LOCKING_OK the caller promised single-threaded use; mutex functions would
+  // turn that into a request for multi-threaded use with our locks, so none are passed then.
+  if (options.spinningMutexes && (args.flags & ck::CKF_OS_LOCKING_OK) != 0) UseSpinningMutexes(args);
   CK_RV rv = functions_->C_Initialize(&args);
+  if (rv == ck::CKR_CANT_LOCK && args.CreateMutex != nullptr) {
+    // The standard's answer when the module can use neither kind of lock. One that merely
+    // refuses ours may still take its own: try those before single-threaded use.
+    args.CreateMutex = nullptr;
+    args.DestroyMutex = nullptr;
+    args.LockMutex = nullptr;
+    args.UnlockMutex = nullptr;
+    rv = functions_->C_Initialize(&args);
+  }
   if (rv == ck::CKR_CANT_LOCK && (args.flags & ck::CKF_OS_LOCKING_OK) != 0) {
     // The module cannot use OS locking: initialise it single-threaded and serialise every call.
     args.flags &= ~ck::CKF_OS_LOCKING_OK;
@@ -151,6 +164,7 @@ CK_RV Library::Initialize(const InitOptions& options) {
   }
   if (rv != ck::CKR_OK && rv != ck::CKR_CRYPTOKI_ALREADY_INITIALIZED) return rv;
   serialized_ = (args.flags & ck::CKF_OS_LOCKING_OK) == 0;
+  offeredSpinningMutexes_ = rv == ck::CKR_OK && args.CreateMutex != nullptr;
   ownsInitialization_ = rv == ck::CKR_OK;
   forkGeneration_ = forkGeneration.load(std::memory_order_relaxed);
   initialization_.fetch_add(1, std::memory_order_acq_rel);

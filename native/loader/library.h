@@ -17,6 +17,8 @@ struct InitOptions {
   CK_FLAGS flags = 0;
   bool hasLibraryParameters = false;
   std::string libraryParameters;  // passed in pReserved (NSS softokn reads its config there)
+  // With CKF_OS_LOCKING_OK, also hand the module the addon's spinning mutexes (spinning_mutex.h).
+  bool spinningMutexes = true;
 };
 
 class Library {
@@ -47,6 +49,9 @@ class Library {
   // initialised it without CKF_OS_LOCKING_OK. Then every call holds serialLock().
   bool serialized() const { return serialized_; }
   std::mutex& serialLock() { return serialLock_; }
+  // True when the module accepted the addon's mutex functions at C_Initialize (it may still
+  // use its own locks: CKF_OS_LOCKING_OK lets it choose).
+  bool offeredSpinningMutexes() const { return offeredSpinningMutexes_; }
 
   // True when this process is a fork of the one that initialised the module: the module's
   // state belongs to the parent, so calls must not reach it until it is initialised again.
@@ -70,6 +75,7 @@ class Library {
   bool ownsInitialization_ = false;
   unsigned forkGeneration_ = 0;
   bool serialized_ = false;
+  bool offeredSpinningMutexes_ = false;
   std::atomic<unsigned long long> initialization_{0};
   std::mutex serialLock_;
 };

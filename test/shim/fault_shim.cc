@@ -111,6 +111,7 @@ CK_RV Shim_Initialize(CK_VOID_PTR pInitArgs) {
   CK_RV rv;
   if (!Enter(kC_Initialize, &rv)) return rv;
   if (InjectCantLock(pInitArgs)) return ck::CKR_CANT_LOCK;
+  ExerciseMutexes(pInitArgs);
   const CK_FUNCTION_LIST& t = Target();
   // An earlier initialize.already lie left the target initialised with nobody owning it; a new
   // C_Initialize means that caller is gone, so start the target afresh.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 
 #include "../../native/generated/constants.h"
 #include "../../native/pkcs11/types.h"
@@ -49,6 +50,11 @@ const CK_FUNCTION_LIST& Target();
 // C_Initialize faults and bookkeeping.
 void NoteInitializeArgs(CK_VOID_PTR initArgs);
 bool InjectCantLock(CK_VOID_PTR initArgs);  // true: answer CKR_CANT_LOCK (counted)
+// initialize.exercisemutexes: runs CheckMutexes on the caller's mutex functions, if it gave any,
+// and keeps the answers for the statistics.
+void ExerciseMutexes(CK_VOID_PTR initArgs);
+// mutex_check.cc: uses the four functions of args; a JSON object of what they answered.
+std::string CheckMutexes(const CK_C_INITIALIZE_ARGS& args);
 bool InjectAlreadyInitialized();            // true: answer CKR_CRYPTOKI_ALREADY_INITIALIZED (counted)
 void NoteTargetInitialized(bool hiddenByLie);
 void NoteTargetFinalized();

@@ -83,6 +83,8 @@ struct Config {
   bool lieBuffer = false;
   CK_ULONG handleOffset = 0;
   bool cantLock = false;
+  bool refuseMutexes = false;
+  bool exerciseMutexes = false;
   bool already = false;
   bool interface = false;
   bool statsAlways = false;
@@ -130,6 +132,8 @@ struct State {
   unsigned long faultsByFn[kFnCount] = {};
   Faults faults;
   std::vector<long> initializeFlags;  // -1: C_Initialize(NULL)
+  std::vector<bool> initializeMutexes;  // whether that C_Initialize came with mutex functions
+  std::string mutexCheck = "null";     // JSON from CheckMutexes, the latest
 
   std::map<CK_SESSION_HANDLE, CK_SLOT_ID> sessions;
   std::map<CK_SESSION_HANDLE, unsigned> pendingLies;  // session -> bits of LieBit()
@@ -288,6 +292,10 @@ void ParseLine(const std::string& key, const std::string& value, Config& config)
     if (!ParseUlong(value, config.handleOffset)) warn("not a number");
   } else if (key == "initialize.cantlock") {
     config.cantLock = ParseBool(value);
+  } else if (key == "initialize.refusemutexes") {
+    config.refuseMutexes = ParseBool(value);
+  } else if (key == "initialize.exercisemutexes") {
+    config.exerciseMutexes = ParseBool(value);
   } else if (key == "initialize.already") {
     config.already = ParseBool(value);
   } else if (key == "interface") {
@@ -487,7 +495,14 @@ std::string StatsJson(const State& s) {
     if (i > 0) j += ',';
     j += s.initializeFlags[i] < 0 ? std::string("null") : std::to_string(s.initializeFlags[i]);
   }
-  j += "],";
+  j += "],\"initializeMutexes\":[";
+  for (size_t i = 0; i < s.initializeMutexes.size(); ++i) {
+    if (i > 0) j += ',';
+    j += s.initializeMutexes[i] ? "true" : "false";
+  }
+  j += "],\"mutexCheck\":";
+  j += s.mutexCheck;
+  j += ',';
   // As a hex string: JSON numbers lose precision above 2^53.
   char offset[32];
   snprintf(offset, sizeof offset, "0x%lx", s.config.handleOffset);
@@ -541,6 +556,11 @@ unsigned LieBitsStartedBy(Fn initFn) {
   }
 }
 
+bool HasMutexFunctions(const CK_C_INITIALIZE_ARGS* args) {
+  return args != nullptr && args->CreateMutex != nullptr && args->DestroyMutex != nullptr &&
+         args->LockMutex != nullptr && args->UnlockMutex != nullptr;
+}
+
 bool DownExempt(Fn fn) { return fn == kC_GetFunctionList || fn == kC_Finalize || fn == kC_GetInterface; }
 
 // fail.<fn>.forward: the fault decided in Enter() and delivered by Leave() of the same call
@@ -576,6 +596,8 @@ void RefreshEnvironment() {
     std::fill(s.faultsByFn, s.faultsByFn + kFnCount, 0);
     s.faults = Faults();
     s.initializeFlags.clear();
+    s.initializeMutexes.clear();
+    s.mutexCheck = "null";
     s.sessionsOpened = s.sessionsClosed = 0;
     s.controlLoads = 0;
     s.statsWrites = 0;
@@ -678,8 +700,12 @@ const CK_FUNCTION_LIST& Target() {
 void NoteInitializeArgs(CK_VOID_PTR initArgs) {
   Lock lock(g_mutex);
   State& s = S();
-  long flags = initArgs == nullptr ? -1 : static_cast<long>(static_cast<CK_C_INITIALIZE_ARGS*>(initArgs)->flags);
-  if (s.initializeFlags.size() < 64) s.initializeFlags.push_back(flags);
+  const auto* args = static_cast<const CK_C_INITIALIZE_ARGS*>(initArgs);
+  long flags = args == nullptr ? -1 : static_cast<long>(args->flags);
+  if (s.initializeFlags.size() < 64) {
+    s.initializeFlags.push_back(flags);
+    s.initializeMutexes.push_back(HasMutexFunctions(args));
+  }
 }
 
 bool InjectCantLock(CK_VOID_PTR initArgs) {
@@ -688,11 +714,26 @@ bool InjectCantLock(CK_VOID_PTR initArgs) {
     Lock lock(g_mutex);
     State& s = S();
     const auto* args = static_cast<const CK_C_INITIALIZE_ARGS*>(initArgs);
-    inject = s.config.cantLock && args != nullptr && (args->flags & ck::CKF_OS_LOCKING_OK) != 0;
+    // CKR_CANT_LOCK is the standard's answer both to "no OS locks here" and to "I will not use
+    // the mutex functions you gave me"; the two options inject one or the other.
+    inject = (s.config.cantLock && args != nullptr && (args->flags & ck::CKF_OS_LOCKING_OK) != 0) ||
+             (s.config.refuseMutexes && HasMutexFunctions(args));
     if (inject) CountFault(s, kC_Initialize, &Faults::cantLock);
   }
   if (inject) WriteStats();
   return inject;
+}
+
+void ExerciseMutexes(CK_VOID_PTR initArgs) {
+  const auto* args = static_cast<const CK_C_INITIALIZE_ARGS*>(initArgs);
+  {
+    Lock lock(g_mutex);
+    if (!S().config.exerciseMutexes || !HasMutexFunctions(args)) return;
+  }
+  // Outside g_mutex: the check runs threads, and the functions are the caller's code.
+  std::string result = CheckMutexes(*args);
+  Lock lock(g_mutex);
+  S().mutexCheck = result;
 }
 
 bool InjectAlreadyInitialized() {

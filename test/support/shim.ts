@@ -34,6 +34,10 @@
  *                              buffer answers CKR_BUFFER_TOO_SMALL with the true length + 16
  *   handles.offset=<n>         added to every slot ID, session and object handle handed out
  *   initialize.cantlock=1      C_Initialize with CKF_OS_LOCKING_OK answers CKR_CANT_LOCK
+ *   initialize.refusemutexes=1 C_Initialize given mutex functions answers CKR_CANT_LOCK
+ *   initialize.exercisemutexes=1  C_Initialize given mutex functions first uses them (misuse
+ *                              included, and two threads counting under one lock) and records
+ *                              the answers in mutexCheck
  *   initialize.already=1       C_Initialize forwards, then answers CKR_CRYPTOKI_ALREADY_INITIALIZED
  *   interface=1                C_GetInterface serves the shim's list (otherwise it answers
  *                              CKR_FUNCTION_NOT_SUPPORTED, which callers treat as absent)
@@ -66,7 +70,12 @@ const generated = (extension: string): string[] =>
     .sort()
     .map((name) => path.join(GENERATED_DIR, name));
 // The shim uses the addon's generated lookups (return-value names, attribute kinds).
-const SOURCES = [path.join(SHIM_DIR, 'fault_shim.cc'), path.join(SHIM_DIR, 'fault_shim_state.cc'), ...generated('.cc')];
+const SOURCES = [
+  path.join(SHIM_DIR, 'fault_shim.cc'),
+  path.join(SHIM_DIR, 'fault_shim_state.cc'),
+  path.join(SHIM_DIR, 'mutex_check.cc'),
+  ...generated('.cc'),
+];
 // Headers only feed the cache key.
 const HEADERS = [path.join(SHIM_DIR, 'fault_shim.h'), path.join(REPO_ROOT, 'native', 'pkcs11', 'types.h'), ...generated('.h')];
 
@@ -138,6 +147,28 @@ export interface ShimFaultCounts {
   alreadyInitialized: number;
 }
 
+/**
+ * initialize.exercisemutexes: the CK_RV each use of the caller's mutex functions returned
+ * (xNull: called with a null pointer; unlockUnlocked/unlockAgain: unlocking a mutex nobody
+ * holds), and two threads each adding 200,000 to a counter under one mutex.
+ */
+export interface MutexCheck {
+  createNull: number;
+  lockNull: number;
+  unlockNull: number;
+  destroyNull: number;
+  create: number;
+  unlockUnlocked?: number;
+  lock?: number;
+  unlock?: number;
+  unlockAgain?: number;
+  threads?: number;
+  counter?: number;
+  counterExpected?: number;
+  counterError?: number;
+  destroy?: number;
+}
+
 /** The JSON the shim writes to FAULT_SHIM_STATS. */
 export interface ShimStats {
   pid: number;
@@ -157,6 +188,10 @@ export interface ShimStats {
   faultsByFunction: Record<string, number>;
   /** CK_C_INITIALIZE_ARGS.flags of every C_Initialize received (null: called with NULL). */
   initializeFlags: Array<number | null>;
+  /** For each of those, whether it came with all four mutex functions (CreateMutex …). */
+  initializeMutexes: boolean[];
+  /** What the mutex functions answered under initialize.exercisemutexes (null: not run). */
+  mutexCheck: MutexCheck | null;
   /** handles.offset in effect, as 0x-hex (exact above 2^53). */
   handleOffset: string;
   /** How many versions of the control file the shim has read. */
