@@ -14,14 +14,21 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdlib>
 #include <mutex>
 #include <new>
+#include <type_traits>
 
 #include "../async/cpu_relax.h"
 #include "../generated/constants.h"
 
 namespace p11 {
 
+// Layout matters: SoftHSM2's mutex factory is a static that C++ exit handlers destroy, and when a
+// process exits with the module still initialised, the module's own objects destroyed after it
+// fall back to its OS functions: pthread_mutex_destroy() on our handle, then free(). So the
+// handle is malloc'd memory that starts with the mutex (a pthread_mutex_t under libstdc++/libc++).
 class SpinningMutex {
  public:
   void Lock() {
@@ -52,25 +59,33 @@ class SpinningMutex {
   // sections, short enough that a thread whose holder was preempted soon sleeps instead.
   static constexpr unsigned kSpins = 200;
 
-  std::mutex mutex_;
+  friend void CheckSpinningMutexLayout();
+  std::mutex mutex_;  // first: see above
   std::atomic<bool> locked_{false};
 };
+
+inline void CheckSpinningMutexLayout() {
+  static_assert(std::is_standard_layout<SpinningMutex>::value && offsetof(SpinningMutex, mutex_) == 0,
+                "a module that treats the handle as its own OS mutex must find the mutex at its start");
+}
 
 // Mutexes created through CreateSpinningMutex and not yet destroyed, process-wide.
 inline std::atomic<long> spinningMutexesLive{0};
 
 inline CK_RV PKCS11_CALL CreateSpinningMutex(CK_VOID_PTR* out) {
   if (out == nullptr) return ck::CKR_ARGUMENTS_BAD;
-  SpinningMutex* mutex = new (std::nothrow) SpinningMutex();
-  if (mutex == nullptr) return ck::CKR_HOST_MEMORY;
+  // malloc, not new: the module may free() it (see SpinningMutex).
+  void* memory = std::malloc(sizeof(SpinningMutex));
+  if (memory == nullptr) return ck::CKR_HOST_MEMORY;
+  *out = new (memory) SpinningMutex();
   spinningMutexesLive.fetch_add(1, std::memory_order_relaxed);
-  *out = mutex;
   return ck::CKR_OK;
 }
 
 inline CK_RV PKCS11_CALL DestroySpinningMutex(CK_VOID_PTR mutex) {
   if (mutex == nullptr) return ck::CKR_MUTEX_BAD;
-  delete static_cast<SpinningMutex*>(mutex);
+  static_cast<SpinningMutex*>(mutex)->~SpinningMutex();
+  std::free(mutex);
   spinningMutexesLive.fetch_sub(1, std::memory_order_relaxed);
   return ck::CKR_OK;
 }
