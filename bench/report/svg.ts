@@ -10,7 +10,7 @@ import { whole } from './format';
 
 const SERIES: { load: LoadName; label: string; color: string; dash?: string }[] = [
   { load: 'raw-c', label: 'raw C (limit)', color: '#222222', dash: '6 4' },
-  { load: 'raw-c-os-locks', label: 'raw C, module\'s own locks', color: '#999999', dash: '1 3' },
+  { load: 'raw-c-os-locks', label: "raw C, module's own locks", color: '#999999', dash: '1 3' },
   { load: 'raw-c-woken', label: 'raw C, waking a thread', color: '#7f7f7f', dash: '2 3' },
   { load: 'ours-pool', label: 'ours: SigningPool', color: '#d62728' },
   { load: 'ours-raw', label: 'ours: native.sign', color: '#ff9896' },
