@@ -163,7 +163,7 @@ export interface InitializeOptions {
   /**
    * With CKF_OS_LOCKING_OK, also hand the module the addon's mutex functions (default true),
    * which spin briefly before they sleep; the module may use them or its own OS locks.
-   * SoftHSM2 uses them, and signs 8–55% faster from several threads (ARCHITECTURE.md).
+   * SoftHSM2 uses them; measured gains and their limits are in ARCHITECTURE.md (the loader).
    */
   spinningMutexes?: boolean;
 }
