@@ -50,17 +50,17 @@ const CK_FUNCTION_LIST& Target();
 // C_Initialize faults and bookkeeping.
 void NoteInitializeArgs(CK_VOID_PTR initArgs);
 bool InjectCantLock(CK_VOID_PTR initArgs);  // true: answer CKR_CANT_LOCK (counted)
-// initialize.exercisemutexes: runs CheckMutexes on the caller's mutex functions, if it gave any,
-// and keeps the answers for the statistics.
-void ExerciseMutexes(CK_VOID_PTR initArgs);
-// mutex_check.cc: uses the four functions of args; a JSON object of what they answered.
-std::string CheckMutexes(const CK_C_INITIALIZE_ARGS& args);
 bool InjectAlreadyInitialized();            // true: answer CKR_CRYPTOKI_ALREADY_INITIALIZED (counted)
 void NoteTargetInitialized(bool hiddenByLie);
 void NoteTargetFinalized();
 // True when an earlier "already initialized" lie left the target initialised with nobody to
 // finalise it; the caller must C_Finalize the target before forwarding a new C_Initialize.
 bool TakeOrphanedInitialization();
+// initialize.exercisemutexes: runs CheckMutexes on the caller's mutex functions, if it gave any,
+// and keeps the answers for the statistics.
+void ExerciseMutexes(CK_VOID_PTR initArgs);
+// mutex_check.cc: uses the four functions of args; a JSON object of what they answered.
+std::string CheckMutexes(const CK_C_INITIALIZE_ARGS& args);
 
 // Interface discovery.
 bool InterfaceEnabled();
