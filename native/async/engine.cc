@@ -23,8 +23,10 @@ constexpr size_t kBatch = 16;
 constexpr std::chrono::microseconds kMinDeferral{1000};
 constexpr std::chrono::microseconds kMaxDeferral{4000};
 constexpr unsigned kDeferralShare = 4;  // of the queued work's duration
-// The flusher (for batches no worker delivers) checks their deadline at most this often.
+// The flusher (for batches no worker delivers) checks their deadline at most this often, and
+// only every kFlusherPatience while calls keep finishing (the workers then deliver them).
 constexpr std::chrono::microseconds kFlusherTick{2000};
+constexpr std::chrono::microseconds kFlusherPatience{8000};
 
 // Thread limit (see engine.h): a call running longer than this no longer counts against it.
 constexpr std::chrono::milliseconds kLongCall{5};
@@ -373,6 +375,7 @@ void Engine::Complete(std::unique_ptr<Job> job) {
     }
     done_.push_back(std::move(job));
     hasDone_.store(true, std::memory_order_release);
+    ++completions_;
     if (wakeScheduled_ || pollers_ > 0) return;
     // While jobs wait in the queue the workers stay busy without the JS thread, so its wake-up can
     // wait for a batch: it is the most expensive hop. It is not deferred past kBatch completions,
@@ -454,6 +457,7 @@ void Engine::FlusherLoop() {
   UseDefaultScheduling();  // started from a worker, whose batch policy it would inherit
   std::unique_lock<std::mutex> lock(doneMutex_);
   unsigned long long seen = heldBatches_;
+  unsigned long long seenCompletions = completions_;
   while (!closed_) {
     bool held = !done_.empty() && !wakeScheduled_ && pollers_ == 0;
     auto now = std::chrono::steady_clock::now();
@@ -464,13 +468,18 @@ void Engine::FlusherLoop() {
       lock.lock();
     } else if (held || heldBatches_ != seen) {
       // Workers that finish calls deliver overdue batches themselves, so while batches are held
-      // back this thread looks at the deadline at most every kFlusherTick instead of following
-      // every batch. A batch is late only when no call finishes after its deadline, and then by
-      // less than kMaxDeferral (this thread may be waiting out an earlier batch's deadline).
+      // back this thread looks at the deadline every kFlusherTick instead of following every
+      // batch, and every kFlusherPatience while calls have finished since its last look (with
+      // batches held all the time it had woken ~480 times a second, each time taking a core from
+      // a worker). A batch is late only when no call finishes after its deadline, and then by
+      // less than kFlusherPatience.
       // Counting held batches rather than finished calls lets it sleep while nothing is held: with
       // the pool polling at one request in flight it had woken 480 times a second for nothing.
+      bool progress = completions_ != seenCompletions;
+      seenCompletions = completions_;
       seen = heldBatches_;
-      flusherReady_.wait_until(lock, held ? std::max(batchDue_, now + kFlusherTick) : now + kFlusherTick);
+      auto tick = progress ? kFlusherPatience : kFlusherTick;
+      flusherReady_.wait_until(lock, held ? std::max(batchDue_, now + tick) : now + tick);
       flusherWakeups_.fetch_add(1, std::memory_order_relaxed);
     } else {
       // Nothing finished for a whole tick: sleep until Complete holds back the next batch.

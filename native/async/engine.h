@@ -174,6 +174,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
   std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
   unsigned long long heldBatches_ = 0;                // batches held back, for the flusher
+  unsigned long long completions_ = 0;                // calls finished, for the flusher
   std::thread flusher_;                               // wakes the JS thread for a stale batch
   std::condition_variable flusherReady_;
   bool flusherIdle_ = false;
