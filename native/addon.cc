@@ -46,7 +46,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, false};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -59,6 +59,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("jsWakeups", Napi::Number::New(env, snapshot.jsWakeups));
   result.Set("flusherWakeups", Napi::Number::New(env, snapshot.flusherWakeups));
   result.Set("batchScheduled", Napi::Boolean::New(env, snapshot.batchScheduled));
+  result.Set("lowPriority", Napi::Boolean::New(env, snapshot.lowPriority));
   return result;
 }
 

@@ -21,6 +21,7 @@ const cores = typeof os.availableParallelism === 'function' ? os.availableParall
 // More threads than cores, so that the limit is visible.
 const threads = Math.min(256, Math.max(8, cores * 4));
 const digest = Buffer.alloc(32, 7);
+const niceAtStart = os.getPriority(); // the JS thread's, before any engine thread exists
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let token: TestToken;
@@ -81,20 +82,22 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     jsWakeups: 0,
     flusherWakeups: 0,
     batchScheduled: false,
+    lowPriority: false,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
 });
 
-/** The scheduling policy of each thread of this process (Linux: field 41 of /proc/self/task/<tid>/stat). */
-function threadPolicies(): Map<number, number> {
-  const policies = new Map<number, number>();
+/** The scheduling policy and nice value of each thread of this process (Linux: fields 41 and 19 of /proc/self/task/<tid>/stat). */
+function threadScheduling(): Map<number, { policy: number; nice: number }> {
+  const threads = new Map<number, { policy: number; nice: number }>();
   for (const tid of fs.readdirSync('/proc/self/task')) {
     const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // After "pid (comm) " come the fields from the third (state) on: the policy is the 41st.
-    policies.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]));
+    // After "pid (comm) " come the fields from the third (state) on.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    threads.set(Number(tid), { policy: Number(fields[41 - 3]), nice: Number(fields[19 - 3]) });
   }
-  return policies;
+  return threads;
 }
 
 test('the first burst of calls starts threads for the calls allowed at once, not the whole cap', async () => {
@@ -109,21 +112,25 @@ test('the first burst of calls starts threads for the calls allowed at once, not
   expect(started).toBeLessThanOrEqual(cores + 1);
 });
 
-test('the worker threads run under SCHED_BATCH (Linux); the JS thread keeps its policy', async () => {
+test('the worker threads run under SCHED_BATCH at nice + 5 (Linux); the JS thread keeps its policy and nice value', async () => {
   await signMany(200);
   const info = engineInfo();
   if (process.platform !== 'linux') {
-    expect(info.batchScheduled).toBe(false);
+    expect([info.batchScheduled, info.lowPriority]).toEqual([false, false]);
     return;
   }
   const SCHED_OTHER = 0;
   const SCHED_BATCH = 3;
-  const policies = threadPolicies();
-  expect(info.batchScheduled).toBe(true);
+  const threads = threadScheduling();
+  const js = threads.get(process.pid)!;
+  expect([info.batchScheduled, info.lowPriority]).toEqual([true, true]);
   expect(info.threads).toBeGreaterThanOrEqual(1);
   // Exactly the engine's workers: not the JS thread, libuv's pool, V8's threads or the flusher.
-  expect([...policies.values()].filter((policy) => policy === SCHED_BATCH)).toHaveLength(info.threads);
-  expect(policies.get(process.pid)).toBe(SCHED_OTHER);
+  const workers = [...threads.values()].filter((thread) => thread.policy === SCHED_BATCH);
+  expect(workers).toHaveLength(info.threads);
+  expect(js.policy).toBe(SCHED_OTHER);
+  expect(js.nice).toBe(niceAtStart);
+  expect(workers.map((worker) => worker.nice)).toEqual(workers.map(() => Math.min(19, js.nice + 5)));
 });
 
 test('signing that computes runs one call per core', async () => {

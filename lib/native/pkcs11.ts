@@ -280,6 +280,12 @@ export interface EngineInfo {
    * worker does not preempt the JS thread. False before the first async call and where there is none.
    */
   batchScheduled: boolean;
+  /**
+   * The worker threads run at a nice value 5 above the thread that started them (Linux), so a
+   * woken JS thread gets a core at once while they keep both cores busy. Nice values count within
+   * the process's autogroup or cgroup. False before the first async call and elsewhere.
+   */
+  lowPriority: boolean;
 }
 
 export interface NativeBinding {

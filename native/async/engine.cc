@@ -123,7 +123,8 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             static_cast<double>(callNanos_.load(std::memory_order_relaxed)) / 1000,
             static_cast<double>(jsWakeups_.load(std::memory_order_relaxed)),
             static_cast<double>(flusherWakeups_.load(std::memory_order_relaxed)),
-            batchScheduled_.load(std::memory_order_relaxed)};
+            batchScheduled_.load(std::memory_order_relaxed),
+            lowPriority_.load(std::memory_order_relaxed)};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -178,6 +179,7 @@ void Engine::NoteBlockingLocked(bool blocked) {
 
 void Engine::WorkerLoop(Worker& worker) {
   batchScheduled_.store(UseBatchScheduling(), std::memory_order_relaxed);
+  lowPriority_.store(LowerWorkerPriority(), std::memory_order_relaxed);
   BlockingProbe probe;
   const bool probing = BlockingProbe::Supported();
   std::unique_lock<std::mutex> lock(queueMutex_);

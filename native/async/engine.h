@@ -10,7 +10,8 @@
 // keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
 // wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
 // count, or the first to finish a call past its deadline); a flusher thread, looking every 2 ms
-// while calls finish, delivers one no worker does (calls that run long or hang).
+// while batches are held (every 8 ms while calls keep finishing), delivers one no worker does
+// (calls that run long or hang).
 //
 // Waking a sleeping thread costs 15-20 µs on a VM (as much as half an ECDSA signature), so a
 // thread that runs out of work first spins briefly (yielding its core) for the next job: with one
@@ -69,6 +70,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     double jsWakeups;       // thread-safe-function calls made to settle completions, since the start (a JS number)
     double flusherWakeups;  // times the flusher thread woke, since the start
     bool batchScheduled;    // the workers run under SCHED_BATCH (thread_policy.h)
+    bool lowPriority;       // the workers run at a higher nice value (thread_policy.h)
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -152,6 +154,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<unsigned long long> jsWakeups_{0};
   std::atomic<unsigned long long> flusherWakeups_{0};
   std::atomic<bool> batchScheduled_{false};  // the last worker started got SCHED_BATCH
+  std::atomic<bool> lowPriority_{false};     // the last worker started got its nice value raised
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its

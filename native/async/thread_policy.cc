@@ -3,6 +3,12 @@
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #endif
 
 namespace p11 {
@@ -13,6 +19,20 @@ bool UseBatchScheduling() {
   sched_param param{};
   param.sched_priority = 0;
   return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param) == 0;
+#else
+  return false;
+#endif
+}
+
+bool LowerWorkerPriority() {
+#if defined(__linux__)
+  constexpr int kWorkerNiceIncrement = 5;
+  // PRIO_PROCESS with a thread id sets that thread's nice value alone (setpriority(2), Linux).
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  int current = getpriority(PRIO_PROCESS, tid);
+  if (current == -1 && errno != 0) return false;
+  return setpriority(PRIO_PROCESS, tid, std::min(19, current + kWorkerNiceIncrement)) == 0;
 #else
   return false;
 #endif

@@ -1,10 +1,18 @@
-// The scheduling policy of the engine's worker threads. On Linux they run under SCHED_BATCH (same
-// nice value, same share of the CPU): the scheduler then treats them as the CPU-bound background
-// work they are, and a worker that is woken no longer preempts the running thread. The JS thread
-// (left as it is) keeps its core while it settles a batch and submits the next calls, instead of
-// being switched out for the worker each submit wakes. Measured on 2 vCPUs, ECDSA P-256: 4 to 16
-// requests in flight sign 5-12% faster with event-loop delay p99 about halved; 1 and 64 in
-// flight unchanged (ARCHITECTURE.md, "The async engine").
+// The scheduling of the engine's worker threads. On Linux they run under SCHED_BATCH: the
+// scheduler then treats them as the CPU-bound background work they are, and a worker that is
+// woken no longer preempts the running thread. The JS thread (left as it is) keeps its core while
+// it settles a batch and submits the next calls, instead of being switched out for the worker
+// each submit wakes. Measured on 2 vCPUs, ECDSA P-256: 4 to 16 requests in flight sign 5-12%
+// faster with event-loop delay p99 about halved; 1 and 64 in flight unchanged.
+//
+// They also run at a nice value 5 above the thread that starts them. With as much queued work as
+// at 64 requests in flight the workers never leave a core idle, and a woken JS thread waited for
+// one: its scheduling delay reached 1.8 ms at p99 (`perf sched timehist`; 0.8 ms at 32 in
+// flight), and event-loop delay p99 2.1-2.3 ms, over the 2 ms target. Lighter workers let it run
+// at once: 1.0-1.4 ms, with throughput and event-loop utilisation unchanged from 1 to 64 in flight.
+// Nice values count within the process's autogroup or cgroup (a desktop session, a systemd
+// service), so the workers give way to their own process and its neighbours there, not to the
+// rest of the machine (ARCHITECTURE.md, "The async engine").
 #pragma once
 
 namespace p11 {
@@ -12,8 +20,13 @@ namespace p11 {
 // Puts the calling thread under the batch policy. False where the platform has none (macOS,
 // Windows) or refuses it; the thread then runs under the default policy, which is only slower.
 bool UseBatchScheduling();
+// Raises the calling thread's nice value by kWorkerNiceIncrement (at most to 19). Linux only,
+// where nice values are per thread; false elsewhere or when refused. Unprivileged, and one-way:
+// lowering it again would need CAP_SYS_NICE.
+bool LowerWorkerPriority();
 // Puts the calling thread back under the default policy. For threads a worker starts (they
-// inherit its policy) that must not be batch work: the flusher, which wakes on a deadline.
+// inherit its policy) that must not be batch work: the flusher, which wakes on a deadline. It
+// keeps the worker's nice value (see LowerWorkerPriority).
 void UseDefaultScheduling();
 
 }  // namespace p11
