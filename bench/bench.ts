@@ -108,7 +108,10 @@ export async function runBench(options: BenchOptions): Promise<number> {
       const extra =
         load === 'pkcs11js'
           ? { UV_THREADPOOL_SIZE: String(uvThreads) }
-          : { PKCS11_NAPI_BENCH_ENGINE_THREADS: String(engineThreads) };
+          : {
+              PKCS11_NAPI_BENCH_ENGINE_THREADS: String(engineThreads),
+              ...(options.workerNice === undefined ? {} : { PKCS11_NAPI_BENCH_WORKER_NICE: String(options.workerNice) }),
+            };
       return new LoadProcess(load, { ...env, ...extra }, [...prof, ...execArgv]);
     };
 
@@ -293,6 +296,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
         skipped,
         messageBytes: MESSAGE.length,
         oursEngineThreads: engineThreads,
+        oursWorkerNice: options.workerNice ?? 'default',
         pkcs11jsUvThreadpoolSize: uvThreads,
         oursDeepBind: options.deepBind,
         eldResolutionMs: ELD_RESOLUTION_MS,

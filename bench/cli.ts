@@ -27,6 +27,8 @@ export interface BenchOptions {
   outDir: string;
   uvThreads?: number;
   engineThreads?: number;
+  /** setWorkerNice for our load processes; undefined keeps the binding's default. */
+  workerNice?: number;
   wake: WakeModel;
   cpuProf: boolean;
   deepBind: boolean;
@@ -71,6 +73,7 @@ What and how long:
   --wake-work-us U         raw-c-woken: µs that thread works per signal it reads (default 0)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
+  --worker-nice N          how much higher our workers' nice value is (setWorkerNice, 0-19; default 5)
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
                            system OpenSSL (SoftHSM2) then uses it, as in raw C, instead of Node's
   --soak N                 instead of the sweep: N signatures through the pool at concurrency 64,
@@ -192,6 +195,13 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--engine-threads':
         options.engineThreads = positive('--engine-threads', next(), true);
         break;
+      case '--worker-nice': {
+        const v = next();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--worker-nice must be an integer from 0 to 19, got '${v}'`);
+        options.workerNice = n;
+        break;
+      }
       case '--remote':
         options.remote = true;
         break;

@@ -79,4 +79,6 @@ export interface EngineState {
   callLimit: number;
   averageCallMicros: number;
   threads: number;
+  /** How much higher the workers' nice value is (setWorkerNice, --worker-nice). */
+  workerNice: number;
 }

@@ -22,6 +22,18 @@ export function setThreadCount(count: number): void {
 }
 
 /**
+ * How much higher than the JS thread's the worker threads set their nice value: 0 to 19, default
+ * 5 (Linux; elsewhere nothing changes). Before the first async call. The workers then give way
+ * to the JS thread, which keeps event-loop delay low while they keep every core busy; they also
+ * give way to other processes of the same autogroup or cgroup (a session, a systemd service).
+ * 0 keeps them level with the JS thread: more CPU for signing next to other busy processes of
+ * that group, at the price of event-loop delay when the queue is deep (ARCHITECTURE.md).
+ */
+export function setWorkerNice(increment: number): void {
+  binding.setWorkerNice(increment);
+}
+
+/**
  * The async engine's threads and its current limit on calls running at once; `resetPeak`
  * restarts the count of the most calls that ran at once.
  */

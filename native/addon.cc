@@ -32,6 +32,18 @@ Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// How much higher the worker threads set their nice value (0-19, Linux); only before the first
+// async call, like the thread count.
+Napi::Value SetWorkerNice(const Napi::CallbackInfo& info) {
+  Args args(info, "setWorkerNice");
+  CK_ULONG increment = args.Ulong(0, "increment");
+  if (increment > 19) args.Fail("increment", "an integer from 0 to 19");
+  AddonData& data = GetAddonData(info.Env());
+  if (data.engine) throw Napi::Error::New(info.Env(), "setWorkerNice: the worker threads are already running");
+  data.workerNice = static_cast<unsigned>(increment);
+  return info.Env().Undefined();
+}
+
 // The engine's state, for benchmarks and tests: engineInfo({ resetPeak }).
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -46,7 +58,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, false};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -59,7 +71,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("jsWakeups", Napi::Number::New(env, snapshot.jsWakeups));
   result.Set("flusherWakeups", Napi::Number::New(env, snapshot.flusherWakeups));
   result.Set("batchScheduled", Napi::Boolean::New(env, snapshot.batchScheduled));
-  result.Set("lowPriority", Napi::Boolean::New(env, snapshot.lowPriority));
+  result.Set("workerNice", Napi::Number::New(env, snapshot.workerNice));
   return result;
 }
 
@@ -119,6 +131,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PKCS11", moduleClass);
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
+  exports.Set("setWorkerNice", Napi::Function::New(env, SetWorkerNice, "setWorkerNice"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   exports.Set("startCompletionPolling", Napi::Function::New(env, StartCompletionPolling, "startCompletionPolling"));
   exports.Set("pollCompletions", Napi::Function::New(env, PollCompletions, "pollCompletions"));

@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include "async/thread_policy.h"
+
 namespace p11 {
 
 class Engine;
@@ -14,6 +16,7 @@ struct AddonData {
   Napi::FunctionReference moduleClass;  // the wrapped PKCS11 class, for type checks
   std::shared_ptr<Engine> engine;       // worker threads, started on first async call
   unsigned threadCount = 0;             // 0: choose from the machine
+  unsigned workerNice = kDefaultWorkerNice;  // setWorkerNice()
 };
 
 AddonData& GetAddonData(Napi::Env env);

@@ -124,4 +124,30 @@ describe('npm run bench (smoke)', () => {
       fs.rmSync(out, { recursive: true, force: true });
     }
   }, 300_000);
+
+  test('--worker-nice reaches our load processes: the engine reports the increment its workers applied', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
+    const run = async (extra: string[]) => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [CLI, '--duration', '0.2', '--repeat', '1', '--rounds', '0', '--concurrency', '4', '--mechanisms', 'ecdsa', '--loads', 'ours-pool', ...extra, '--json', '--out', out],
+        { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+      );
+      const results = JSON.parse(fs.readFileSync(stdout.trim(), 'utf8')) as Results & {
+        samples: { result: { engine?: { workerNice: number } } }[];
+        settings: { oursWorkerNice: number | string };
+      };
+      return { setting: results.settings.oursWorkerNice, applied: results.samples.map((s) => s.result.engine?.workerNice) };
+    };
+    try {
+      expect(await run(['--worker-nice', '0'])).toEqual({ setting: 0, applied: [0] });
+      const byDefault = await run([]);
+      expect(byDefault.setting).toBe('default');
+      // Linux raises it by 5 (less only if the process already runs close to 19); elsewhere 0.
+      if (process.platform === 'linux') expect(byDefault.applied[0]).toBe(Math.min(19, os.getPriority() + 5) - os.getPriority());
+      else expect(byDefault.applied).toEqual([0]);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -6,11 +6,13 @@
  * - calls that wait (the shim's delay sleeps inside C_Sign, like a network HSM) get every thread;
  * - with the limit at the cores, calls that hang do not hold the others back.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { performance } from 'perf_hooks';
 
-import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount } from '../lib';
+import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount, setWorkerNice } from '../lib';
 import type { Handle } from '../lib';
 import { generateEcKeyPair } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
@@ -82,7 +84,7 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     jsWakeups: 0,
     flusherWakeups: 0,
     batchScheduled: false,
-    lowPriority: false,
+    workerNice: 0,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
@@ -116,14 +118,14 @@ test('the worker threads run under SCHED_BATCH at nice + 5 (Linux); the JS threa
   await signMany(200);
   const info = engineInfo();
   if (process.platform !== 'linux') {
-    expect([info.batchScheduled, info.lowPriority]).toEqual([false, false]);
+    expect([info.batchScheduled, info.workerNice]).toEqual([false, 0]);
     return;
   }
   const SCHED_OTHER = 0;
   const SCHED_BATCH = 3;
   const threads = threadScheduling();
   const js = threads.get(process.pid)!;
-  expect([info.batchScheduled, info.lowPriority]).toEqual([true, true]);
+  expect([info.batchScheduled, info.workerNice]).toEqual([true, Math.min(19, niceAtStart + 5) - niceAtStart]);
   expect(info.threads).toBeGreaterThanOrEqual(1);
   // Exactly the engine's workers: not the JS thread, libuv's pool, V8's threads or the flusher.
   const workers = [...threads.values()].filter((thread) => thread.policy === SCHED_BATCH);
@@ -131,6 +133,47 @@ test('the worker threads run under SCHED_BATCH at nice + 5 (Linux); the JS threa
   expect(js.policy).toBe(SCHED_OTHER);
   expect(js.nice).toBe(niceAtStart);
   expect(workers.map((worker) => worker.nice)).toEqual(workers.map(() => Math.min(19, js.nice + 5)));
+  expect(() => setWorkerNice(0)).toThrow(new Error('setWorkerNice: the worker threads are already running'));
+});
+
+/**
+ * A process whose engine starts after setWorkerNice(increment): its worker threads' nice values
+ * above its JS thread's, as read from /proc, and what engineInfo() reports.
+ */
+function niceInFreshProcess(increment: unknown): { workers: number[]; js: number; reported: number; error?: string } {
+  const kit = path.join(__dirname, 'support', 'child-kit.js');
+  const script = `
+    const fs = require('fs');
+    const kit = require(${JSON.stringify(kit)});
+    const binding = kit.loadBinding();
+    try { binding.setWorkerNice(${JSON.stringify(increment)}); } catch (e) { console.log(JSON.stringify({ error: e.constructor.name + ': ' + e.message })); process.exit(0); }
+    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+    const session = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    const { privateKey } = kit.ecKeyPair(p11, session);
+    (async () => {
+      await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, kit.C.CKM_ECDSA, privateKey, Buffer.alloc(32, 1))));
+      const read = (tid) => fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').slice(fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').lastIndexOf(')') + 2).split(' ');
+      const workers = fs.readdirSync('/proc/self/task').map(read).filter((f) => Number(f[41 - 3]) === 3).map((f) => Number(f[19 - 3]));
+      const js = Number(read(process.pid)[19 - 3]);
+      console.log(JSON.stringify({ workers: workers.map((nice) => nice - js), js, reported: binding.engineInfo().workerNice }));
+      p11.C_Finalize();
+    })();`;
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop()!);
+}
+
+test('setWorkerNice sets how much higher the workers\' nice value is; 0 leaves it level with the JS thread', () => {
+  if (process.platform !== 'linux') return; // nice values per thread are Linux's
+  const level = niceInFreshProcess(0);
+  expect(level.workers.length).toBeGreaterThanOrEqual(1);
+  expect(level).toEqual({ workers: level.workers.map(() => 0), js: level.js, reported: 0 });
+  const three = niceInFreshProcess(3);
+  const applied = Math.min(19, three.js + 3) - three.js;
+  expect(three).toEqual({ workers: three.workers.map(() => applied), js: three.js, reported: applied });
+  expect(three.workers.length).toBeGreaterThanOrEqual(1);
+  expect(niceInFreshProcess(20)).toEqual({ error: "TypeError: setWorkerNice: argument 'increment' must be an integer from 0 to 19" });
+  expect(niceInFreshProcess('5')).toEqual({ error: expect.stringMatching(/^TypeError: setWorkerNice: argument 'increment' must be /) });
 });
 
 test('signing that computes runs one call per core', async () => {

@@ -6,7 +6,7 @@
  * copy Node exports, so inside Node the token computes with Node's OpenSSL and in raw C with
  * the system's: --deep-bind measures ours with the same crypto code raw C runs.
  */
-import { engineInfo, Module, setThreadCount } from '../../lib';
+import { engineInfo, Module, setThreadCount, setWorkerNice } from '../../lib';
 import type { EngineState } from '../types';
 
 const modules = new Map<string, Module>();
@@ -15,9 +15,12 @@ export function loadModule(path: string, deepBind = false): Module {
   const key = `${path}\0${deepBind}`;
   let module = modules.get(key);
   if (!module) {
-    // Before the first call starts the engine (--engine-threads; 0 keeps the default).
+    // Before the first call starts the engine (--engine-threads, 0 keeping the default;
+    // --worker-nice, unset keeping the default).
     const threads = Number(process.env.PKCS11_NAPI_BENCH_ENGINE_THREADS ?? 0);
     if (modules.size === 0 && threads > 0) setThreadCount(threads);
+    const nice = process.env.PKCS11_NAPI_BENCH_WORKER_NICE;
+    if (modules.size === 0 && nice !== undefined) setWorkerNice(Number(nice));
     module = Module.load(path, { deepBind });
     modules.set(key, module);
   }
@@ -34,6 +37,7 @@ export function engineState(): { engine: EngineState } {
       callLimit: info.callLimit,
       averageCallMicros: info.averageCallMicros,
       threads: info.threads,
+      workerNice: info.workerNice,
     },
   };
 }

@@ -281,11 +281,11 @@ export interface EngineInfo {
    */
   batchScheduled: boolean;
   /**
-   * The worker threads run at a nice value 5 above the thread that started them (Linux), so a
-   * woken JS thread gets a core at once while they keep both cores busy. Nice values count within
-   * the process's autogroup or cgroup. False before the first async call and elsewhere.
+   * How much higher than the thread that started them the worker threads set their nice value
+   * (Linux; `setWorkerNice`, 5 by default), so that a woken JS thread gets a core at once while
+   * they keep every core busy. 0 before the first async call, elsewhere, or when refused.
    */
-  lowPriority: boolean;
+  workerNice: number;
 }
 
 export interface NativeBinding {
@@ -293,6 +293,8 @@ export interface NativeBinding {
   setErrorClass(errorClass: new (message: string) => Error): void;
   /** Worker threads for async calls; only before the first async call. */
   setThreadCount(count: number): void;
+  /** How much higher the worker threads set their nice value, 0–19 (Linux); only before the first async call. */
+  setWorkerNice(increment: number): void;
   engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
   /** Busy-poll support (lib/pool/busy-poll.ts): completions wait for pollCompletions() meanwhile. */
   startCompletionPolling(): void;

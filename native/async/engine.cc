@@ -42,9 +42,10 @@ SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key
 
 }  // namespace
 
-std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads) {
+std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads, unsigned workerNice) {
   std::shared_ptr<Engine> engine(new Engine());
   engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
+  engine->workerNice_ = workerNice;
   engine->cores_ = std::max(1u, std::thread::hardware_concurrency());
   // Computing is the first guess: a module that waits shows it within a few dozen calls, and
   // calls that hang from the start stop counting against the limit after kLongCall.
@@ -124,7 +125,7 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             static_cast<double>(jsWakeups_.load(std::memory_order_relaxed)),
             static_cast<double>(flusherWakeups_.load(std::memory_order_relaxed)),
             batchScheduled_.load(std::memory_order_relaxed),
-            lowPriority_.load(std::memory_order_relaxed)};
+            workerNiceApplied_.load(std::memory_order_relaxed)};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -179,7 +180,7 @@ void Engine::NoteBlockingLocked(bool blocked) {
 
 void Engine::WorkerLoop(Worker& worker) {
   batchScheduled_.store(UseBatchScheduling(), std::memory_order_relaxed);
-  lowPriority_.store(LowerWorkerPriority(), std::memory_order_relaxed);
+  workerNiceApplied_.store(LowerWorkerPriority(workerNice_), std::memory_order_relaxed);
   BlockingProbe probe;
   const bool probing = BlockingProbe::Supported();
   std::unique_lock<std::mutex> lock(queueMutex_);

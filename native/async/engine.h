@@ -45,7 +45,8 @@ namespace p11 {
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads);
+  // `workerNice`: how much higher each worker sets its nice value (thread_policy.h).
+  static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads, unsigned workerNice);
   ~Engine();
 
   // JS thread only. The job settles through its own promise or through sink().
@@ -70,7 +71,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     double jsWakeups;       // thread-safe-function calls made to settle completions, since the start (a JS number)
     double flusherWakeups;  // times the flusher thread woke, since the start
     bool batchScheduled;    // the workers run under SCHED_BATCH (thread_policy.h)
-    bool lowPriority;       // the workers run at a higher nice value (thread_policy.h)
+    unsigned workerNice;    // how much higher the last worker started set its nice value (thread_policy.h)
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -154,7 +155,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<unsigned long long> jsWakeups_{0};
   std::atomic<unsigned long long> flusherWakeups_{0};
   std::atomic<bool> batchScheduled_{false};  // the last worker started got SCHED_BATCH
-  std::atomic<bool> lowPriority_{false};     // the last worker started got its nice value raised
+  unsigned workerNice_ = 0;                      // setWorkerNice(), for each worker to apply
+  std::atomic<unsigned> workerNiceApplied_{0};   // what the last worker started applied
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its

@@ -24,17 +24,20 @@ bool UseBatchScheduling() {
 #endif
 }
 
-bool LowerWorkerPriority() {
+unsigned LowerWorkerPriority(unsigned increment) {
 #if defined(__linux__)
-  constexpr int kWorkerNiceIncrement = 5;
+  if (increment == 0) return 0;
   // PRIO_PROCESS with a thread id sets that thread's nice value alone (setpriority(2), Linux).
   const auto tid = static_cast<id_t>(syscall(SYS_gettid));
   errno = 0;
   int current = getpriority(PRIO_PROCESS, tid);
-  if (current == -1 && errno != 0) return false;
-  return setpriority(PRIO_PROCESS, tid, std::min(19, current + kWorkerNiceIncrement)) == 0;
+  if (current == -1 && errno != 0) return 0;
+  int target = std::min(19, current + static_cast<int>(increment));
+  if (setpriority(PRIO_PROCESS, tid, target) != 0) return 0;
+  return static_cast<unsigned>(target - current);
 #else
-  return false;
+  (void)increment;
+  return 0;
 #endif
 }
 

@@ -5,7 +5,8 @@
 // each submit wakes. Measured on 2 vCPUs, ECDSA P-256: 4 to 16 requests in flight sign 5-12%
 // faster with event-loop delay p99 about halved; 1 and 64 in flight unchanged.
 //
-// They also run at a nice value 5 above the thread that starts them. With as much queued work as
+// They also run at a nice value above the thread that starts them, 5 unless setWorkerNice says
+// otherwise. With as much queued work as
 // at 64 requests in flight the workers never leave a core idle, and a woken JS thread waited for
 // one: its scheduling delay reached 1.8 ms at p99 (`perf sched timehist`; 0.8 ms at 32 in
 // flight), and event-loop delay p99 2.1-2.3 ms, over the 2 ms target. Lighter workers let it run
@@ -20,10 +21,12 @@ namespace p11 {
 // Puts the calling thread under the batch policy. False where the platform has none (macOS,
 // Windows) or refuses it; the thread then runs under the default policy, which is only slower.
 bool UseBatchScheduling();
-// Raises the calling thread's nice value by kWorkerNiceIncrement (at most to 19). Linux only,
-// where nice values are per thread; false elsewhere or when refused. Unprivileged, and one-way:
-// lowering it again would need CAP_SYS_NICE.
-bool LowerWorkerPriority();
+// The default for setWorkerNice(): how much higher the workers' nice value is.
+constexpr unsigned kDefaultWorkerNice = 5;
+// Raises the calling thread's nice value by `increment` (at most to 19) and returns the increment
+// applied. Linux only, where nice values are per thread; 0 elsewhere, for 0, or when refused.
+// Unprivileged, and one-way: lowering it again would need CAP_SYS_NICE.
+unsigned LowerWorkerPriority(unsigned increment);
 // Puts the calling thread back under the default policy. For threads a worker starts (they
 // inherit its policy) that must not be batch work: the flusher, which wakes on a deadline. It
 // keeps the worker's nice value (see LowerWorkerPriority).

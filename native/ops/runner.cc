@@ -14,7 +14,7 @@ Engine& GetEngine(Napi::Env env) {
       unsigned cores = std::max(1u, std::thread::hardware_concurrency());
       threads = std::max(8u, cores * 2);
     }
-    data.engine = Engine::Create(env, threads);
+    data.engine = Engine::Create(env, threads, data.workerNice);
   }
   return *data.engine;
 }
