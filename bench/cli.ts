@@ -73,7 +73,7 @@ What and how long:
   --wake-work-us U         raw-c-woken: µs that thread works per signal it reads (default 0)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
-  --worker-nice N          how much higher our workers' nice value is (setWorkerNice, 0-19; default 5)
+  --worker-nice N          how much higher our workers' nice value is (setWorkerNice, 0-19; default 0)
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
                            system OpenSSL (SoftHSM2) then uses it, as in raw C, instead of Node's
   --soak N                 instead of the sweep: N signatures through the pool at concurrency 64,

@@ -282,8 +282,7 @@ export interface EngineInfo {
   batchScheduled: boolean;
   /**
    * How much higher than the thread that started them the worker threads set their nice value
-   * (Linux; `setWorkerNice`, 5 by default), so that a woken JS thread gets a core at once while
-   * they keep every core busy. 0 before the first async call, elsewhere, or when refused.
+   * (Linux; `setWorkerNice`, 0 by default). 0 before the first async call, elsewhere, or when refused.
    */
   workerNice: number;
 }

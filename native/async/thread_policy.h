@@ -5,15 +5,14 @@
 // each submit wakes. Measured on 2 vCPUs, ECDSA P-256: 4 to 16 requests in flight sign 5-12%
 // faster with event-loop delay p99 about halved; 1 and 64 in flight unchanged.
 //
-// They also run at a nice value above the thread that starts them, 5 unless setWorkerNice says
-// otherwise. With as much queued work as
-// at 64 requests in flight the workers never leave a core idle, and a woken JS thread waited for
-// one: its scheduling delay reached 1.8 ms at p99 (`perf sched timehist`; 0.8 ms at 32 in
-// flight), and event-loop delay p99 2.1-2.3 ms, over the 2 ms target. Lighter workers let it run
-// at once: 1.0-1.4 ms, with throughput and event-loop utilisation unchanged from 1 to 64 in flight.
-// Nice values count within the process's autogroup or cgroup (a desktop session, a systemd
-// service), so the workers give way to their own process and its neighbours there, not to the
-// rest of the machine (ARCHITECTURE.md, "The async engine").
+// setWorkerNice(n) has them run at a nice value n above the thread that starts them (default 0).
+// With as much queued work as at 64 requests in flight the workers never leave a core idle, and a
+// woken JS thread waits for one: its scheduling delay reached 1.8 ms at p99 (`perf sched
+// timehist`; 0.8 ms at 32 in flight), and event-loop delay p99 2.1-2.3 ms. At nice 5 it runs at
+// once (0.8-1.2 ms), but the workers then also give way to everything else of their autogroup or
+// cgroup (a session, a systemd service): V8's helper threads beside a polling JS thread at one
+// request in flight (6% fewer signatures in `npm run bench`), and any other busy process of the
+// group (ARCHITECTURE.md, "The async engine").
 #pragma once
 
 namespace p11 {
@@ -22,7 +21,7 @@ namespace p11 {
 // Windows) or refuses it; the thread then runs under the default policy, which is only slower.
 bool UseBatchScheduling();
 // The default for setWorkerNice(): how much higher the workers' nice value is.
-constexpr unsigned kDefaultWorkerNice = 5;
+constexpr unsigned kDefaultWorkerNice = 0;
 // Raises the calling thread's nice value by `increment` (at most to 19) and returns the increment
 // applied. Linux only, where nice values are per thread; 0 elsewhere, for 0, or when refused.
 // Unprivileged, and one-way: lowering it again would need CAP_SYS_NICE.
