@@ -153,7 +153,10 @@ function niceInFreshProcess(increment: unknown): { workers: number[]; js: number
     const { privateKey } = kit.ecKeyPair(p11, session);
     (async () => {
       await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, kit.C.CKM_ECDSA, privateKey, Buffer.alloc(32, 1))));
-      const read = (tid) => fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').slice(fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').lastIndexOf(')') + 2).split(' ');
+      const read = (tid) => {
+        const stat = fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      };
       const workers = fs.readdirSync('/proc/self/task').map(read).filter((f) => Number(f[41 - 3]) === 3).map((f) => Number(f[19 - 3]));
       const js = Number(read(process.pid)[19 - 3]);
       console.log(JSON.stringify({ workers: workers.map((nice) => nice - js), js, reported: binding.engineInfo().workerNice }));
