@@ -4,6 +4,7 @@
 #include "addon_data.h"
 #include "async/engine.h"
 #include "binding/module_object.h"
+#include "loader/dl.h"
 #include "marshal/args.h"
 #include "ops/runner.h"
 
@@ -120,6 +121,9 @@ Napi::Value SetSignSink(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The engine detaches threads stuck in module calls at teardown; they need this code later.
+  static const bool kept = KeepImageLoaded(&kept);
+  (void)kept;
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   // Stop the engine's threads before the environment (a worker_thread, or the process) goes.

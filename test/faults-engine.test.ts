@@ -3,6 +3,9 @@
  * while another hangs must get a thread of its own (the engine may start at least 8), never wait
  * behind the hung one. The hang comes from the fault shim in front of SoftHSM2.
  */
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+
 import { CKF_RW_SESSION, CKU_USER, engineInfo, PKCS11, Pkcs11Error } from '../lib';
 import type { Handle } from '../lib';
 import { expectTypeError, isNativeError, thrownBy, ulongArgMessage } from './support/binding-helpers';
@@ -11,11 +14,12 @@ import { TestToken, createTestToken } from './support/softhsm';
 
 let token: TestToken;
 let control: ShimControl;
+let shimPath: string;
 let m: PKCS11;
 let sessions: Handle[];
 
 beforeAll(() => {
-  const shimPath = buildShim();
+  shimPath = buildShim();
   token = createTestToken({ label: 'faults-engine' });
   control = new ShimControl();
   control.set({ 'hang.max': 10_000, 'stats.always': 1 });
@@ -45,22 +49,42 @@ test('calls submitted back to back while one worker thread is idle each get a th
   for (const session of sessions) await m.C_GenerateRandomAsync(session, 8);
   const before = control.stats().calls.C_GenerateRandom ?? 0;
   control.set({ 'hang.C_GenerateRandom.count': 1 });
-  // Four calls on four sessions at once: the first hangs in the module, the others must run.
-  const [hung, ...others] = sessions.map((session) => m.C_GenerateRandomAsync(session, 8));
+  // Four calls on four sessions at once. One hangs in the module: whichever enters it first,
+  // which is not always the first submitted when the machine has more cores than two (each call
+  // then gets a thread at once, and they race into the module). The other three must run.
+  const calls = sessions.map((session) => m.C_GenerateRandomAsync(session, 8));
+  const lengths: Array<number | 'pending'> = calls.map(() => 'pending');
+  let settled = 0;
   let timer: NodeJS.Timeout | undefined;
+  const threeSettled = new Promise<void>((resolve) => {
+    calls.forEach((call, index) =>
+      call.then((bytes) => {
+        lengths[index] = bytes.length;
+        if (++settled === 3) resolve();
+      }),
+    );
+  });
   const outcome = await Promise.race([
-    Promise.all(others).then((results) => results.map((bytes) => bytes.length)),
+    threeSettled.then(() => 'three settled'),
     new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still waiting after 2 s'), 2000))),
   ]);
   clearTimeout(timer);
   const stats = control.stats();
+  const atThatPoint = [...lengths].sort();
   control.unset('hang.C_GenerateRandom.count');
-  await Promise.all([hung, ...others]);
-  expect({ outcome, enteredTheModule: (stats.calls.C_GenerateRandom ?? 0) - before, hangs: stats.faults.hang }).toEqual({
-    outcome: [8, 8, 8],
+  await Promise.all(calls);
+  expect({
+    outcome,
+    lengths: atThatPoint,
+    enteredTheModule: (stats.calls.C_GenerateRandom ?? 0) - before,
+    hangs: stats.faults.hang,
+  }).toEqual({
+    outcome: 'three settled',
+    lengths: [8, 8, 8, 'pending'],
     enteredTheModule: 4,
     hangs: 1,
   });
+  expect(lengths).toEqual([8, 8, 8, 8]);
 });
 
 test('C_Finalize under a call hung in the module: refused after drainTimeoutMs (module still usable); abandonCalls finalises under it; a call queued behind it never runs in the new initialisation', async () => {
@@ -122,4 +146,64 @@ test('C_Finalize options are checked: a TypeError names the option, and nothing 
   expectTypeError(thrownBy(() => m.C_Finalize({ abandonCalls: 'yes' as unknown as boolean })), "C_Finalize: argument 'options.abandonCalls' must be a boolean");
   expectTypeError(thrownBy(() => m.C_Finalize(42 as unknown as object)), /^C_Finalize: argument 'options' must be/);
   expect(m.initialized).toBe(true);
+});
+
+// In a worker_thread, for an engine of its own that has run one call at a time (one thread,
+// idle). The main thread arms the hang between the worker's 'ready' and its calls.
+const everyThreadHangsScript = `
+const { parentPort, workerData: w } = require('worker_threads');
+const lib = require(w.lib);
+(async () => {
+  const m = new lib.PKCS11();
+  m.load(w.shim);
+  m.C_Initialize();
+  const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label === w.label);
+  await m.C_GenerateRandomAsync(m.C_OpenSession(slot, lib.CKF_RW_SESSION), 8);
+  const { callLimit, maxThreads, threads } = lib.engineInfo();
+  const sessions = Array.from({ length: callLimit + 1 }, () => m.C_OpenSession(slot, lib.CKF_RW_SESSION));
+  parentPort.postMessage({ callLimit, maxThreads, threads });
+  await new Promise((resolve) => parentPort.once('message', resolve));
+  const calls = sessions.map((session) => m.C_GenerateRandomAsync(session, 8));
+  let settled = 0;
+  calls.forEach((call) => call.then(() => settled++));
+  const begin = Date.now();
+  while (settled === 0 && Date.now() - begin < 2000) await new Promise((resolve) => setTimeout(resolve, 5));
+  parentPort.postMessage({ settledWithin2s: settled });
+  await new Promise((resolve) => parentPort.once('message', resolve));
+  await Promise.all(calls);
+  m.close();
+  parentPort.postMessage({ done: true });
+})().catch((error) => parentPort.postMessage({ error: String((error && error.stack) || error) }));
+`;
+
+test('as many calls hang as may run at once, with one more queued: a thread that starts for it runs it', async () => {
+  const worker = new Worker(everyThreadHangsScript, {
+    eval: true,
+    workerData: { lib: path.resolve(__dirname, '..', 'dist', 'lib', 'index.js'), shim: shimPath, label: token.label },
+  });
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      worker.once('message', (message) => (message.error ? reject(new Error(message.error)) : resolve(message)));
+      worker.once('error', reject);
+    });
+  try {
+    const engine = (await next()) as { callLimit: number; maxThreads: number; threads: number };
+    const hangsBefore = control.stats().faults.hang;
+    // Every call the limit lets run hangs; the engine has room for a thread beyond the limit.
+    control.set({ 'hang.C_GenerateRandom.count': engine.callLimit });
+    worker.postMessage('go');
+    const { settledWithin2s } = await next();
+    const hangs = control.stats().faults.hang - hangsBefore;
+    control.unset('hang.C_GenerateRandom.count');
+    worker.postMessage('release');
+    await next();
+    expect({ threadsBefore: engine.threads, roomAboveLimit: engine.maxThreads > engine.callLimit, hangs, settledWithin2s }).toEqual({
+      threadsBefore: 1,
+      roomAboveLimit: true,
+      hangs: engine.callLimit,
+      settledWithin2s: 1,
+    });
+  } finally {
+    await worker.terminate();
+  }
 });

@@ -5,6 +5,9 @@
  * module, while the main thread signs without pause through its own PKCS11 object. Every
  * signature from every thread must verify in node:crypto, no call may fail, the main thread's
  * module must stay initialised through the workers' 160 closes, and the process exits 0.
+ * Then workers in a process whose main thread never loads the addon: Node unloads an addon with
+ * the last environment that loaded it, while the engine's threads may still be ending (or inside
+ * a module call, when the worker is terminated with signs in flight).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -95,6 +98,57 @@ if (isMainThread) {
 `;
 }
 
+const SOLO_WORKERS = 40;
+
+function soloScript(token: TestToken): string {
+  return `
+'use strict';
+const crypto = require('crypto');
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
+const { C } = kit;
+const digest = crypto.createHash('sha256').update('signed from a worker thread').digest();
+
+if (isMainThread) {
+  // This thread never requires the addon: each worker's exit leaves no environment holding it.
+  (async () => {
+    const results = [];
+    for (let w = 0; w < ${SOLO_WORKERS}; w++) {
+      const terminate = w % 2 === 1;
+      const worker = new Worker(__filename, { workerData: { terminate } });
+      const record = { signed: 0, errors: [], exitCode: null };
+      results.push(record);
+      const exited = new Promise((resolve) => worker.on('exit', (code) => { record.exitCode = code; resolve(); }));
+      worker.on('error', (e) => record.errors.push(String(e && e.stack || e)));
+      worker.on('message', async (m) => {
+        if (m.error) record.errors.push(m.error);
+        if (m.signed !== undefined) record.signed = m.signed;
+        // Terminated with 16 signs in flight: threads inside C_Sign outlive the environment.
+        if (m.inFlight) await worker.terminate();
+      });
+      await exited;
+    }
+    process.stdout.write('REPORT ' + JSON.stringify(results) + '\\n');
+  })();
+} else {
+  (async () => {
+    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+    const session = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    const { privateKey } = kit.ecKeyPair(p11, session);
+    const signatures = await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, C.CKM_ECDSA, privateKey, digest)));
+    if (workerData.terminate) {
+      for (let i = 0; i < 16; i++) p11.sign(session, C.CKM_ECDSA, privateKey, digest).catch(() => {});
+      setInterval(() => {}, 1000);  // ends only by terminate()
+      parentPort.postMessage({ signed: signatures.length, inFlight: true });
+      return;
+    }
+    p11.close();
+    parentPort.postMessage({ signed: signatures.length });
+  })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+}
+`;
+}
+
 describe('worker_threads loading and closing the module concurrently', () => {
   let token: TestToken;
   let dir: string;
@@ -125,5 +179,30 @@ describe('worker_threads loading and closing the module concurrently', () => {
       mainStillInitialized: true,
     });
     expect(report.mainSigned).toBeGreaterThan(0);
+  });
+});
+
+describe('worker_threads in a process whose main thread never loads the addon', () => {
+  let token: TestToken;
+  let dir: string;
+  beforeAll(() => {
+    token = createTestToken({ label: 'lifecycle-solo-workers' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-solo-workers-'));
+  });
+  afterAll(() => {
+    token?.cleanup();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test(`${SOLO_WORKERS} workers one after another, every other one terminated with signs in flight: no crash`, () => {
+    const file = path.join(dir, 'solo.js');
+    fs.writeFileSync(file, soloScript(token));
+    const run = spawnSync(process.execPath, [file], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8', timeout: 50_000 });
+    expect({ status: run.status, signal: run.signal, stderr: (run.stderr ?? '').slice(-3000) }).toEqual({ status: 0, signal: null, stderr: '' });
+    const line = (run.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
+    const report = JSON.parse(line!.slice(7));
+    expect(report).toEqual(
+      Array.from({ length: SOLO_WORKERS }, (_, w) => ({ signed: 8, errors: [], exitCode: w % 2 === 1 ? 1 : 0 })),
+    );
   });
 });

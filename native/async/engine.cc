@@ -76,14 +76,16 @@ void Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
     // the calls allowed at once. A thread woken for an earlier job but not yet running it, or
     // started but not yet running, still counts as idle, so compare the queue with the idle
     // threads rather than asking whether any is idle: otherwise jobs submitted back to back
-    // could wait behind one that hangs in the module. At the thread limit a new thread is still
-    // started if none is idle: it watches for calls that run long. (Counting threads as idle only
-    // once they ran, a burst of 64 submits started all eight threads for two calls at once.)
+    // could wait behind one that hangs in the module. At the thread limit one thread more is
+    // started while no idle thread would be left over once the others take their jobs: it
+    // watches for calls that run long. (Counting threads as idle only once they ran, a burst of
+    // 64 submits started all eight threads for two calls at once. Starting the watcher only
+    // when no thread was idle, a single core's one thread took the first of four calls, hung in
+    // it, and the other three waited with nobody to notice.)
     mayStart = MayStartLocked();
     watching = watching_;
     if (queue_.size() > idleThreads_ && threads_.size() < maxThreads_) {
-      bool room = ActiveLocked(std::chrono::steady_clock::now()) + idleThreads_ < LimitLocked();
-      spawn = room || idleThreads_ == 0;
+      spawn = idleThreads_ == 0 || ActiveLocked(std::chrono::steady_clock::now()) + idleThreads_ <= LimitLocked();
     }
     if (spawn) StartThreadLocked();
   }

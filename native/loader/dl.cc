@@ -55,6 +55,12 @@ void DynamicLibrary::Close() {
   handle_ = nullptr;
 }
 
+bool KeepImageLoaded(const void* address) {
+  HMODULE pinned = nullptr;
+  return GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                            static_cast<LPCSTR>(address), &pinned) != 0;
+}
+
 #else
 
 bool DynamicLibrary::Open(const std::string& path, const DlOptions& options, std::string& error) {
@@ -95,6 +101,14 @@ bool DynamicLibrary::Contains(const void* address) const {
 void DynamicLibrary::Close() {
   if (handle_ != nullptr) dlclose(handle_);
   handle_ = nullptr;
+}
+
+bool KeepImageLoaded(const void* address) {
+  Dl_info info{};
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return false;
+  // Opening the loaded image again with RTLD_NODELETE marks it never to be unloaded; the
+  // reference this takes is never given back either.
+  return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
 }
 
 #endif

@@ -33,4 +33,11 @@ class DynamicLibrary {
   std::string path_;
 };
 
+// Keeps the image that holds `address` loaded until the process ends, whatever unloads it
+// later. For the addon itself: Node unloads an addon when the last environment that loaded it
+// goes (a worker_thread in a process whose main thread never required it), and an engine thread
+// left inside a hung module call, or just waking to end, would then run unmapped code.
+// False when the platform refused (the addon then works as before, minus that guarantee).
+bool KeepImageLoaded(const void* address);
+
 }  // namespace p11
