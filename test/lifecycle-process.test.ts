@@ -9,6 +9,11 @@
  *   away, after the first 100 results, from inside a result callback, and by letting the
  *   event loop drain — exits with code 0 and no signal, every time.
  *
+ * - process exit while a call that close() gave up on is still inside the module (behind the
+ *   fault shim, which loads SoftHSM2 only at C_Initialize, hung for 400 ms): the exit waits for
+ *   it before SoftHSM2's exit handlers run (they were registered after the addon's barrier, and
+ *   the call crashed in SoftHSM2), and nothing finalises the module under them.
+ *
  * The child scripts are plain JS on test/support/child-kit.js, which loads the addon as
  * lib/binding.ts does (node-gyp-build from the package root, so scripts/sanitize.sh's ASan build
  * applies to them too).
@@ -18,6 +23,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { ShimControl, buildShim } from './support/shim';
 import { createTestToken, TestToken } from './support/softhsm';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -51,11 +57,11 @@ interface ChildRun {
   stderr: string;
 }
 
-function runChild(dir: string, token: TestToken, body: string, nodeArgs: string[] = []): ChildRun {
+function runChild(dir: string, token: TestToken, body: string, nodeArgs: string[] = [], env: Record<string, string> = {}): ChildRun {
   const script = path.join(dir, `child-${Math.random().toString(36).slice(2)}.js`);
   fs.writeFileSync(script, prelude(token) + body);
   const run = spawnSync(process.execPath, [...nodeArgs, script], {
-    env: { ...process.env, SOFTHSM2_CONF: token.conf },
+    env: { ...process.env, SOFTHSM2_CONF: token.conf, ...env },
     encoding: 'utf8',
     timeout: 45_000,
     maxBuffer: 16 * 1024 * 1024,
@@ -155,4 +161,35 @@ ${code}
       }
     });
   }
+
+  test('process.exit(0) while a call given up by close() is still inside the module: it returns during exit, and the module is not finalised under its exit handlers', () => {
+    const shimPath = buildShim();
+    const control = new ShimControl();
+    try {
+      control.set({ 'hang.C_Sign.count': 1, 'hang.max': 400 });
+      const body = `
+const { p11, slot } = kit.openToken(${JSON.stringify(shimPath)}, ${JSON.stringify(token.label)});
+const session = loggedInSession(p11, slot);
+const { privateKey } = keyPair(p11, session);
+p11.sign(session, C.CKM_ECDSA, privateKey, digest).catch(() => {});
+setTimeout(() => {
+  // The call hangs: close() gives up on it at once and keeps the initialisation for it.
+  const { drained } = p11.close({ timeoutMs: 0 });
+  report({ drained, inside: p11.callsInFlight });
+  process.exit(0);
+}, 100);
+`;
+      const run = runChild(dir, token, body, [], control.env());
+      expect({ status: run.status, signal: run.signal, stderr: run.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(run.report).toEqual({ drained: false, inside: 0 });
+      const stats = control.stats();
+      expect({ hangs: stats.faults.hang, signs: stats.calls.C_Sign, finalized: stats.calls.C_Finalize ?? 0 }).toEqual({
+        hangs: 1,
+        signs: 1,
+        finalized: 0,
+      });
+    } finally {
+      control.cleanup();
+    }
+  });
 });

@@ -27,6 +27,8 @@ class DynamicLibrary {
   // symbol that the loader found in some other library is not mistaken for the module's.
   bool Contains(const void* address) const;
   void Close();
+  // Lets go of the handle without closing it: the library stays loaded for good.
+  void Forget() { handle_ = nullptr; }
 
  private:
   void* handle_ = nullptr;

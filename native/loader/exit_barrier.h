@@ -1,6 +1,7 @@
 // Calls inside PKCS#11 modules when the process exits. process.exit() runs the C exit handlers
 // (a module's static destructors among them) while engine threads may still be inside C_Sign:
-// SoftHSM2 then frees what those calls use. A handler registered after each module is loaded
+// SoftHSM2 then frees what those calls use. A handler registered after each module is loaded,
+// and again after its first C_Initialize (which may load more, and register their handlers),
 // runs before that module's own (exit handlers run in reverse order): it stops new calls and
 // waits, briefly, for the ones inside to return.
 #pragma once
@@ -9,7 +10,7 @@ namespace p11 {
 
 class ExitBarrier {
  public:
-  // Registers the drain handler; call after each fresh dlopen.
+  // Registers the drain handler; call after each fresh dlopen and its first C_Initialize.
   static void ArmAfterLoad();
   // Every call into a module passes through these; Enter is false once the process is exiting.
   static bool Enter();

@@ -119,10 +119,20 @@ bool Library::Resolve(std::string& error) {
 }
 
 Library::~Library() {
+  // The last owner can be a job dropped on a worker thread (a call that returned after the
+  // engine stopped) while the process exits and the module's own exit handlers tear it down on
+  // the exiting thread; finalising and unloading it here at the same time would free the same
+  // state twice. Counted by the exit barrier, this finishes before those handlers run, or is
+  // skipped.
+  ExitBarrierPass pass;
+  if (!pass.entered()) {
+    dl_.Forget();
+    return;
+  }
   // A module still initialised when its last JS owner is gone (objects garbage collected
   // without close()) is finalised here, unless the initialisation belongs to a parent process.
   if (users_ > 0 && ownsInitialization_ && !InheritedFromParent()) functions_->C_Finalize(nullptr);
-  // dl_ closes the library in its destructor.
+  dl_.Close();
 }
 
 bool Library::InheritedFromParent() const {
@@ -163,6 +173,14 @@ CK_RV Library::Initialize(const InitOptions& options) {
     rv = functions_->C_Initialize(&args);
   }
   if (rv != ck::CKR_OK && rv != ck::CKR_CRYPTOKI_ALREADY_INITIALIZED) return rv;
+  if (!armedAfterInitialize_) {
+    // Exit handlers registered during C_Initialize run before the barrier armed at load, and
+    // tear down what calls still inside the module use: a back end the module loads only now
+    // (p11-kit's proxy, the tests' fault shim; a call returning into it at exit crashed), or the
+    // libcrypto that SoftHSM2 initialises now (its cleanup is an exit handler). Arm once more.
+    ExitBarrier::ArmAfterLoad();
+    armedAfterInitialize_ = true;
+  }
   serialized_ = (args.flags & ck::CKF_OS_LOCKING_OK) == 0;
   offeredSpinningMutexes_ = rv == ck::CKR_OK && args.CreateMutex != nullptr;
   ownsInitialization_ = rv == ck::CKR_OK;

@@ -71,6 +71,7 @@ class Library {
   const char* entryPoint_ = "";
 
   std::mutex initMutex_;
+  bool armedAfterInitialize_ = false;  // the exit barrier, once more after the first C_Initialize
   int users_ = 0;
   bool ownsInitialization_ = false;
   unsigned forkGeneration_ = 0;
