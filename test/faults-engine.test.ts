@@ -188,21 +188,24 @@ test('as many calls hang as may run at once, with one more queued: a thread that
     });
   try {
     const engine = (await next()) as { callLimit: number; maxThreads: number; threads: number };
+    // Where the engine cannot tell computing from waiting (not Linux) every thread may run: the
+    // limit is the cap, and no call waits behind hung ones while a thread is left.
+    const limited = engine.callLimit < engine.maxThreads;
     const hangsBefore = control.stats().faults.hang;
     // Every call the limit lets run hangs; the engine has room for a thread beyond the limit.
-    control.set({ 'hang.C_GenerateRandom.count': engine.callLimit });
+    if (limited) control.set({ 'hang.C_GenerateRandom.count': engine.callLimit });
     worker.postMessage('go');
     const { settledWithin2s } = await next();
     const hangs = control.stats().faults.hang - hangsBefore;
     control.unset('hang.C_GenerateRandom.count');
     worker.postMessage('release');
     await next();
-    expect({ threadsBefore: engine.threads, roomAboveLimit: engine.maxThreads > engine.callLimit, hangs, settledWithin2s }).toEqual({
+    expect({ threadsBefore: engine.threads, hangs, settledWithin2s }).toEqual({
       threadsBefore: 1,
-      roomAboveLimit: true,
-      hangs: engine.callLimit,
-      settledWithin2s: 1,
+      hangs: limited ? engine.callLimit : 0,
+      settledWithin2s: limited ? 1 : expect.any(Number),
     });
+    if (!limited) expect(process.platform).not.toBe('linux');
   } finally {
     await worker.terminate();
   }
