@@ -16,14 +16,16 @@ set -euo pipefail
 # openssl         - openssl CLI (certificate checks)
 # libp11-kit-dev  - an independent pkcs11.h used by a test
 # cmake g++ make  - native addon build (cmake-js)
-PACKAGES=(softhsm2 opensc p11-kit p11-kit-modules gnutls-bin openssl libp11-kit-dev cmake g++ make)
+# util-linux      - taskset (a test starts a process on one CPU)
+PACKAGES=(softhsm2 opensc p11-kit p11-kit-modules gnutls-bin openssl libp11-kit-dev cmake g++ make util-linux)
 
 log() { printf 'ensure-system-deps: %s\n' "$*" >&2; }
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
   log "this system has no apt-get/dpkg; cannot install system packages automatically."
   log "needed: SoftHSM2 (softhsm2-util + libsofthsm2), OpenSC (pkcs11-tool), p11-kit (server + p11-kit-client module),"
-  log "        GnuTLS tools (certtool), OpenSSL, a pkcs11.h (p11-kit headers), CMake, a C++17 compiler, make."
+  log "        GnuTLS tools (certtool), OpenSSL, a pkcs11.h (p11-kit headers), CMake, a C++17 compiler, make,"
+  log "        and on Linux taskset (util-linux)."
   if command -v brew >/dev/null 2>&1; then
     log "with Homebrew: brew install softhsm opensc p11-kit gnutls openssl cmake"
   fi

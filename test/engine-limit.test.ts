@@ -180,6 +180,38 @@ test('by default the workers\' nice value is the JS thread\'s; setWorkerNice rai
   expect(niceInFreshProcess('5')).toEqual({ error: expect.stringMatching(/^TypeError: setWorkerNice: argument 'increment' must be /) });
 });
 
+/** engineInfo() after one async call, in a process started under `taskset -c <cpus>`. */
+function engineUnderAffinity(cpus: string): { callLimit: number; maxThreads: number; parallelism: number } {
+  const kit = path.join(__dirname, 'support', 'child-kit.js');
+  const script = `
+    const os = require('os');
+    const kit = require(${JSON.stringify(kit)});
+    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+    const session = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    p11.C_GenerateRandomAsync(session, 8).then(() => {
+      const { callLimit, maxThreads } = kit.loadBinding().engineInfo();
+      console.log(JSON.stringify({ callLimit, maxThreads, parallelism: os.availableParallelism() }));
+      p11.C_Finalize();
+    });`;
+  const child = spawnSync('taskset', ['-c', cpus, process.execPath, '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  if (child.error) throw new Error(`taskset (util-linux) could not run: ${child.error.message}`);
+  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop()!);
+}
+
+test('the cores counted are those the process may run on (its CPU affinity, Linux), as os.availableParallelism() counts them', () => {
+  if (process.platform !== 'linux') return; // the engine reads the affinity on Linux only
+  // The first CPU this process may use (a container's cpuset need not include CPU 0).
+  const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  expect(allowed).not.toBeNull();
+  const all = allowed![1];
+  const first = /^\d+/.exec(all)![0];
+  // Computing calls: one at a time on one core; the cap follows the cores too (8 at least).
+  expect(engineUnderAffinity(first)).toEqual({ callLimit: 1, maxThreads: 8, parallelism: 1 });
+  // Every allowed CPU: as many calls at once as this process counts cores.
+  expect(engineUnderAffinity(all)).toEqual({ callLimit: cores, maxThreads: Math.max(8, cores * 2), parallelism: cores });
+});
+
 test('signing that computes runs one call per core', async () => {
   await signMany(4000);
   const settled = engineInfo({ resetPeak: true });

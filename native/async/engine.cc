@@ -46,7 +46,7 @@ std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads, unsig
   std::shared_ptr<Engine> engine(new Engine());
   engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
   engine->workerNice_ = workerNice;
-  engine->cores_ = std::max(1u, std::thread::hardware_concurrency());
+  engine->cores_ = UsableCores();
   // Computing is the first guess: a module that waits shows it within a few dozen calls, and
   // calls that hang from the start stop counting against the limit after kLongCall.
   engine->computeBound_ = BlockingProbe::Supported();

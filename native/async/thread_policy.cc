@@ -11,7 +11,19 @@
 #include <cerrno>
 #endif
 
+#include <thread>
+
 namespace p11 {
+
+unsigned UsableCores() {
+#if defined(__linux__) && defined(CPU_COUNT)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+#endif
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
 
 bool UseBatchScheduling() {
 #if defined(__linux__) && defined(SCHED_BATCH)

@@ -17,6 +17,11 @@
 
 namespace p11 {
 
+// The cores this process may run on, at least 1: on Linux the calling thread's CPU affinity (a
+// container's cpuset, taskset), as os.availableParallelism() counts them; elsewhere
+// std::thread::hardware_concurrency(). A process pinned to 2 of 64 cores that allowed 64 calls at
+// once would have them queue for those 2 inside the module.
+unsigned UsableCores();
 // Puts the calling thread under the batch policy. False where the platform has none (macOS,
 // Windows) or refuses it; the thread then runs under the default policy, which is only slower.
 bool UseBatchScheduling();

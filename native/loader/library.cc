@@ -176,8 +176,8 @@ CK_RV Library::Initialize(const InitOptions& options) {
   if (!armedAfterInitialize_) {
     // Exit handlers registered during C_Initialize run before the barrier armed at load, and
     // tear down what calls still inside the module use: a back end the module loads only now
-    // (p11-kit's proxy, the tests' fault shim; a call returning into it at exit crashed), or the
-    // libcrypto that SoftHSM2 initialises now (its cleanup is an exit handler). Arm once more.
+    // (p11-kit's proxy, the tests' fault shim; a call returning into it at exit crashed), or
+    // any static it creates now. Arm once more.
     ExitBarrier::ArmAfterLoad();
     armedAfterInitialize_ = true;
   }

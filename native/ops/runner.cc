@@ -1,7 +1,8 @@
 #include "runner.h"
 
 #include <algorithm>
-#include <thread>
+
+#include "../async/thread_policy.h"
 
 namespace p11 {
 
@@ -11,8 +12,7 @@ Engine& GetEngine(Napi::Env env) {
     unsigned threads = data.threadCount;
     if (threads == 0) {
       // Enough threads to keep every core busy and to hide a network HSM's latency.
-      unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-      threads = std::max(8u, cores * 2);
+      threads = std::max(8u, UsableCores() * 2);
     }
     data.engine = Engine::Create(env, threads, data.workerNice);
   }
