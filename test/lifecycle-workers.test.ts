@@ -1,5 +1,5 @@
 /**
- * Lifecycle with worker_threads (in a child process, so a crash fails an assertion instead of
+ * Lifecycle with worker_threads (in child processes, so a crash fails an assertion instead of
  * killing the test runner): 8 workers each run 20 cycles of load → C_Initialize → open a
  * session → log in → find the key → sign (async and sync) → verify → close, on the same
  * module, while the main thread signs without pause through its own PKCS11 object. Every
@@ -10,6 +10,7 @@
  * a module call, when the worker is terminated with signs in flight).
  */
 import { spawnSync } from 'child_process';
+import type { SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -149,22 +150,28 @@ if (isMainThread) {
 `;
 }
 
-describe('worker_threads loading and closing the module concurrently', () => {
-  let token: TestToken;
-  let dir: string;
-  beforeAll(() => {
-    token = createTestToken({ label: 'lifecycle-workers' });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-workers-'));
-  });
-  afterAll(() => {
-    token?.cleanup();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+// One token and one scratch directory for the file's child processes.
+let token: TestToken;
+let dir: string;
+beforeAll(() => {
+  token = createTestToken({ label: 'lifecycle-workers' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-workers-'));
+});
+afterAll(() => {
+  token?.cleanup();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
 
+/** Writes `text` to `name` in the scratch directory and runs it with node on the token. */
+function runScript(name: string, text: string): SpawnSyncReturns<string> {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return spawnSync(process.execPath, [file], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8', timeout: 50_000 });
+}
+
+describe('worker_threads loading and closing the module concurrently', () => {
   test(`${WORKERS} workers × ${CYCLES} load/init/sign/close cycles while the main thread signs`, () => {
-    const file = path.join(dir, 'workers.js');
-    fs.writeFileSync(file, script(token));
-    const run = spawnSync(process.execPath, [file], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8', timeout: 50_000 });
+    const run = runScript('workers.js', script(token));
     const line = (run.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
     expect({ status: run.status, signal: run.signal, stderr: (run.stderr ?? '').slice(-3000) }).toEqual({ status: 0, signal: null, stderr: '' });
     const report = JSON.parse(line!.slice(7));
@@ -183,21 +190,8 @@ describe('worker_threads loading and closing the module concurrently', () => {
 });
 
 describe('worker_threads in a process whose main thread never loads the addon', () => {
-  let token: TestToken;
-  let dir: string;
-  beforeAll(() => {
-    token = createTestToken({ label: 'lifecycle-solo-workers' });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-solo-workers-'));
-  });
-  afterAll(() => {
-    token?.cleanup();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-
   test(`${SOLO_WORKERS} workers one after another, every other one terminated with signs in flight: no crash`, () => {
-    const file = path.join(dir, 'solo.js');
-    fs.writeFileSync(file, soloScript(token));
-    const run = spawnSync(process.execPath, [file], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8', timeout: 50_000 });
+    const run = runScript('solo.js', soloScript(token));
     expect({ status: run.status, signal: run.signal, stderr: (run.stderr ?? '').slice(-3000) }).toEqual({ status: 0, signal: null, stderr: '' });
     const line = (run.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
     const report = JSON.parse(line!.slice(7));
