@@ -68,7 +68,7 @@ What and how long:
   --loads LIST             ${LOAD_NAMES.join(',')}
                            (default: ${DEFAULT_LOADS.join(',')})
   --wake-every N           raw-c-woken: its signing threads wake one more thread after every
-                           N signatures, as a binding wakes its event loop (default 16, our
+                           N signatures, as a binding wakes its event loop (default 32, our
                            engine's batch)
   --wake-work-us U         raw-c-woken: µs that thread works per signal it reads (default 0)
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
@@ -109,7 +109,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     repeat: 3,
     rounds: 5,
     loads: [...DEFAULT_LOADS],
-    wake: { every: 16, workUs: 0 },
+    wake: { every: 32, workUs: 0 },
     remote: false,
     json: false,
     outDir: path.join(packageRoot(), 'bench', 'results'),

@@ -13,9 +13,9 @@ export interface SignSinkClient<R> {
   signFailed(request: R, error: unknown): void;
 }
 
-// 16 answers of RSA-4096 (512 bytes and an 8-byte header) fit; the binding flushes a full slab
-// early and sends a larger signature through onOne.
-const SLAB_BYTES = 16 * 1024;
+// A full batch (32 answers, native/async/engine.cc) of RSA-4096 (512 bytes and an 8-byte header)
+// fits; the binding flushes a full slab early and sends a larger signature through onOne.
+const SLAB_BYTES = 32 * 1024;
 const HEADER_BYTES = 8;
 // Short signatures (every ECDSA P-256 and Ed25519 one) are copied byte by byte, sparing the
 // subarray that TypedArray#set needs.

@@ -6,7 +6,7 @@
 // by the thread that finishes the session's current call (no thread ever blocks on a session). Finished jobs go
 // to a completion list; the first one in an empty list schedules ONE thread-safe-function call,
 // which settles every job finished by the time it runs. While the workers have queued work,
-// that call waits for a batch (up to 16 completions, or a quarter of the time the queued work
+// that call waits for a batch (up to 32 completions, or a quarter of the time the queued work
 // keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
 // wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
 // count, or the first to finish a call past its deadline); a flusher thread, looking every 2 ms
