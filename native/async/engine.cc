@@ -388,7 +388,7 @@ void Engine::Complete(std::unique_ptr<Job> job) {
     // past as many as there are jobs still queued (the JS thread must answer while the workers
     // still have work, or they idle while it does), a worker running out of work, or DeferralFor.
     // Each wake-up of the JS thread takes a core from a worker on a busy machine: with RSA-2048
-    // answers every 250 µs, a fixed 1 ms cost up to 3% of the throughput against batches of 16 or more.
+    // answers every 250 µs, a fixed 1 ms cost up to 3% of the throughput against batches of 16.
     size_t queued = queued_.load(std::memory_order_acquire);
     if (done_.size() < std::min(queued, kBatch)) {
       auto now = std::chrono::steady_clock::now();
@@ -502,9 +502,9 @@ void Engine::SettleBatch(Napi::Env env, Napi::Function, Engine* engine, std::nul
 
 size_t Engine::SettleAll(Napi::Env env) {
   // The two buffers go back and forth, keeping their capacity. Swapping with an empty vector had
-  // the workers grow done_ anew for every batch (five allocations up to 16 answers, six up to 32, in their
-  // malloc arenas) and the JS thread free it, which takes the lock of the arena of a worker that
-  // may be inside malloc for the module at that moment.
+  // the workers grow done_ anew for every batch (six allocations up to 32 answers, in their malloc
+  // arenas) and the JS thread free it, which takes the lock of the arena of a worker that may be
+  // inside malloc for the module at that moment.
   std::vector<std::unique_ptr<Job>> batch;
   batch.swap(spareBatch_);  // empty, with capacity (or none, if a settlement re-entered)
   {
