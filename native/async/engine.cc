@@ -19,7 +19,7 @@ constexpr std::chrono::microseconds kSpin{50};
 // Completions held back while the workers have queued work (see Complete): at most this many,
 // for a quarter of the time the queued work keeps the workers busy, but at least kMinDeferral
 // and at most kMaxDeferral. 32 rather than 16: at 64 ECDSA signatures in flight (30k a second)
-// the JS thread then wakes half as often, spending 0.8-1 µs less per signature (2026-12-07).
+// the JS thread then wakes half as often, spending 0.6-1.0 µs less per signature (2026-12-07).
 constexpr size_t kBatch = 32;
 constexpr std::chrono::microseconds kMinDeferral{1000};
 constexpr std::chrono::microseconds kMaxDeferral{4000};
