@@ -111,6 +111,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
           : {
               PKCS11_NAPI_BENCH_ENGINE_THREADS: String(engineThreads),
               ...(options.workerNice === undefined ? {} : { PKCS11_NAPI_BENCH_WORKER_NICE: String(options.workerNice) }),
+              ...(options.workerYield === undefined ? {} : { PKCS11_NAPI_BENCH_WORKER_YIELD: options.workerYield ? 'on' : 'off' }),
             };
       return new LoadProcess(load, { ...env, ...extra }, [...prof, ...execArgv]);
     };
@@ -297,6 +298,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
         messageBytes: MESSAGE.length,
         oursEngineThreads: engineThreads,
         oursWorkerNice: options.workerNice ?? 'default',
+        oursWorkerYield: options.workerYield ?? 'default',
         pkcs11jsUvThreadpoolSize: uvThreads,
         oursDeepBind: options.deepBind,
         eldResolutionMs: ELD_RESOLUTION_MS,

@@ -29,6 +29,8 @@ export interface BenchOptions {
   engineThreads?: number;
   /** setWorkerNice for our load processes; undefined keeps the binding's default. */
   workerNice?: number;
+  /** setWorkerYield for our load processes; undefined keeps the binding's default (on). */
+  workerYield?: boolean;
   wake: WakeModel;
   cpuProf: boolean;
   deepBind: boolean;
@@ -74,6 +76,8 @@ What and how long:
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
   --worker-nice N          how much higher our workers' nice value is (setWorkerNice, 0-19; default 0)
+  --worker-yield on|off    whether our workers yield their core between calls while calls are
+                           queued (setWorkerYield; default on)
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
                            system OpenSSL (SoftHSM2) then uses it, as in raw C, instead of Node's
   --soak N                 instead of the sweep: N signatures through the pool at concurrency 64,
@@ -200,6 +204,12 @@ export function parseArgs(argv: string[]): BenchOptions {
         const n = Number(v);
         if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--worker-nice must be an integer from 0 to 19, got '${v}'`);
         options.workerNice = n;
+        break;
+      }
+      case '--worker-yield': {
+        const v = next();
+        if (v !== 'on' && v !== 'off') throw new Error(`--worker-yield must be 'on' or 'off', got '${v}'`);
+        options.workerYield = v === 'on';
         break;
       }
       case '--remote':

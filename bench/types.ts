@@ -81,4 +81,8 @@ export interface EngineState {
   threads: number;
   /** How much higher the workers' nice value is (setWorkerNice, --worker-nice). */
   workerNice: number;
+  /** Whether the workers yield between calls while calls are queued (setWorkerYield, --worker-yield). */
+  workerYield: boolean;
+  /** How many times they did since the load process started. */
+  workerYields: number;
 }

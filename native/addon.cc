@@ -45,6 +45,17 @@ Napi::Value SetWorkerNice(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Whether a worker yields its core between calls while jobs are queued (default true); only
+// before the first async call.
+Napi::Value SetWorkerYield(const Napi::CallbackInfo& info) {
+  Args args(info, "setWorkerYield");
+  if (!info[0].IsBoolean()) args.Fail("enabled", "a boolean");
+  AddonData& data = GetAddonData(info.Env());
+  if (data.engine) throw Napi::Error::New(info.Env(), "setWorkerYield: the worker threads are already running");
+  data.workerYield = info[0].As<Napi::Boolean>().Value();
+  return info.Env().Undefined();
+}
+
 // The engine's state, for benchmarks and tests: engineInfo({ resetPeak }).
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -59,7 +70,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0, data.workerYield, 0};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -73,6 +84,8 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("flusherWakeups", Napi::Number::New(env, snapshot.flusherWakeups));
   result.Set("batchScheduled", Napi::Boolean::New(env, snapshot.batchScheduled));
   result.Set("workerNice", Napi::Number::New(env, snapshot.workerNice));
+  result.Set("workerYield", Napi::Boolean::New(env, snapshot.workerYield));
+  result.Set("workerYields", Napi::Number::New(env, snapshot.workerYields));
   return result;
 }
 
@@ -136,6 +149,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
   exports.Set("setWorkerNice", Napi::Function::New(env, SetWorkerNice, "setWorkerNice"));
+  exports.Set("setWorkerYield", Napi::Function::New(env, SetWorkerYield, "setWorkerYield"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   exports.Set("startCompletionPolling", Napi::Function::New(env, StartCompletionPolling, "startCompletionPolling"));
   exports.Set("pollCompletions", Napi::Function::New(env, PollCompletions, "pollCompletions"));

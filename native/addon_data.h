@@ -17,6 +17,7 @@ struct AddonData {
   std::shared_ptr<Engine> engine;       // worker threads, started on first async call
   unsigned threadCount = 0;             // 0: choose from the machine
   unsigned workerNice = kDefaultWorkerNice;  // setWorkerNice()
+  bool workerYield = kDefaultWorkerYield;    // setWorkerYield()
 };
 
 AddonData& GetAddonData(Napi::Env env);

@@ -125,7 +125,7 @@ describe('npm run bench (smoke)', () => {
     }
   }, 300_000);
 
-  test('--worker-nice reaches our load processes: the engine reports the increment its workers applied', async () => {
+  test('--worker-nice and --worker-yield reach our load processes: the engine reports what its workers applied', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
     const run = async (extra: string[]) => {
       const { stdout } = await promisify(execFile)(
@@ -134,15 +134,20 @@ describe('npm run bench (smoke)', () => {
         { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
       );
       const results = JSON.parse(fs.readFileSync(stdout.trim(), 'utf8')) as Results & {
-        samples: { result: { engine?: { workerNice: number } } }[];
-        settings: { oursWorkerNice: number | string };
+        samples: { result: { engine?: { workerNice: number; workerYield: boolean } } }[];
+        settings: { oursWorkerNice: number | string; oursWorkerYield: boolean | string };
       };
-      return { setting: results.settings.oursWorkerNice, applied: results.samples.map((s) => s.result.engine?.workerNice) };
+      return {
+        setting: results.settings.oursWorkerNice,
+        applied: results.samples.map((s) => s.result.engine?.workerNice),
+        yieldSetting: results.settings.oursWorkerYield,
+        yielding: results.samples.map((s) => s.result.engine?.workerYield),
+      };
     };
     try {
-      expect(await run([])).toEqual({ setting: 'default', applied: [0] });
-      const five = await run(['--worker-nice', '5']);
-      expect(five.setting).toBe(5);
+      expect(await run([])).toEqual({ setting: 'default', applied: [0], yieldSetting: 'default', yielding: [true] });
+      const five = await run(['--worker-nice', '5', '--worker-yield', 'off']);
+      expect([five.setting, five.yieldSetting, five.yielding]).toEqual([5, false, [false]]);
       // Linux raises it by 5 (less only if the process already runs close to 19); elsewhere 0.
       if (process.platform === 'linux') expect(five.applied).toEqual([Math.min(19, os.getPriority() + 5) - os.getPriority()]);
       else expect(five.applied).toEqual([0]);

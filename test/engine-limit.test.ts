@@ -91,6 +91,8 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     flusherWakeups: 0,
     batchScheduled: false,
     workerNice: 0,
+    workerYield: true,
+    workerYields: 0,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
@@ -183,6 +185,49 @@ test('by default the workers\' nice value is the JS thread\'s; setWorkerNice rai
   expect(three.workers.length).toBeGreaterThanOrEqual(1);
   expect(niceInFreshProcess(20)).toEqual({ error: "TypeError: setWorkerNice: argument 'increment' must be an integer from 0 to 19" });
   expect(niceInFreshProcess('5')).toEqual({ error: expect.stringMatching(/^TypeError: setWorkerNice: argument 'increment' must be /) });
+});
+
+/**
+ * A process whose engine starts after setWorkerYield(enabled) (unless 'unset'): 32 sessions, one
+ * signature in flight on each until 640 are done, so that calls wait in the queue behind the
+ * threads; then what engineInfo() reports.
+ */
+function yieldsInFreshProcess(enabled: unknown): { workerYield: boolean; workerYields: number; error?: string } {
+  const kit = path.join(__dirname, 'support', 'child-kit.js');
+  const script = `
+    const kit = require(${JSON.stringify(kit)});
+    const binding = kit.loadBinding();
+    try { if (${JSON.stringify(enabled)} !== 'unset') binding.setWorkerYield(${JSON.stringify(enabled)}); } catch (e) { console.log(JSON.stringify({ error: e.constructor.name + ': ' + e.message })); process.exit(0); }
+    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+    const first = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    const { privateKey } = kit.ecKeyPair(p11, first);
+    const sessions = [first, ...Array.from({ length: 31 }, () => kit.openSession(p11, slot, ${JSON.stringify(token.userPin)}))];
+    let left = 640;
+    (async () => {
+      await Promise.all(sessions.map(async (session) => {
+        while (left-- > 0) await p11.sign(session, kit.C.CKM_ECDSA, privateKey, Buffer.alloc(32, 1));
+      }));
+      const { workerYield, workerYields } = binding.engineInfo();
+      let late;
+      try { binding.setWorkerYield(true); } catch (e) { late = e.message; }
+      console.log(JSON.stringify({ workerYield, workerYields, late }));
+      p11.C_Finalize();
+    })();`;
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop()!);
+}
+
+test('by default a worker yields its core between calls while calls are queued; setWorkerYield(false) stops it', () => {
+  const late = 'setWorkerYield: the worker threads are already running';
+  // 640 calls of 50-150 µs on at most 2 × cores threads (8 or more), yielding at most every
+  // 250 µs: dozens of yields at the least.
+  const byDefault = yieldsInFreshProcess('unset');
+  expect(byDefault).toEqual({ workerYield: true, workerYields: expect.any(Number), late });
+  expect(byDefault.workerYields).toBeGreaterThanOrEqual(10);
+  expect(yieldsInFreshProcess(false)).toEqual({ workerYield: false, workerYields: 0, late });
+  expect(yieldsInFreshProcess(true)).toEqual({ workerYield: true, workerYields: expect.any(Number), late });
+  expect(yieldsInFreshProcess(1)).toEqual({ error: "TypeError: setWorkerYield: argument 'enabled' must be a boolean" });
 });
 
 /** engineInfo() after one async call, in a process started under `taskset -c <cpus>`. */

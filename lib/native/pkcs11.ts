@@ -285,6 +285,10 @@ export interface EngineInfo {
    * (Linux; `setWorkerNice`, 0 by default). 0 before the first async call, elsewhere, or when refused.
    */
   workerNice: number;
+  /** Whether a worker yields its core between calls while jobs are queued (`setWorkerYield`, true by default). */
+  workerYield: boolean;
+  /** How many times a worker did, since the engine started. */
+  workerYields: number;
 }
 
 export interface NativeBinding {
@@ -294,6 +298,8 @@ export interface NativeBinding {
   setThreadCount(count: number): void;
   /** How much higher the worker threads set their nice value, 0–19 (Linux); only before the first async call. */
   setWorkerNice(increment: number): void;
+  /** Whether a worker yields its core between calls while jobs are queued; only before the first async call. */
+  setWorkerYield(enabled: boolean): void;
   engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
   /** Busy-poll support (lib/pool/busy-poll.ts): completions wait for pollCompletions() meanwhile. */
   startCompletionPolling(): void;

@@ -18,6 +18,10 @@
 // request in flight the JS thread submits the next call within that window. Only one thread
 // spins at a time.
 //
+// While jobs are queued, a worker that finishes a call yields its core (at most every 250 µs):
+// the JS thread, woken for answers or a timer, would otherwise wait for a worker's scheduler
+// slice to end. setWorkerYield(false) turns it off (thread_policy.h says what it costs).
+//
 // Threads beyond the cores help only a module that waits (a network HSM); for one that computes
 // (SoftHSM2) they queue on the cores and delay the JS thread. The engine samples whether calls
 // wait (blocking_probe.h) and, while they do not, runs at most one call per core; once they do,
@@ -45,8 +49,9 @@ namespace p11 {
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  // `workerNice`: how much higher each worker sets its nice value (thread_policy.h).
-  static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads, unsigned workerNice);
+  // `workerNice`: how much higher each worker sets its nice value (thread_policy.h);
+  // `workerYield`: whether a worker yields its core between calls while jobs are queued.
+  static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads, unsigned workerNice, bool workerYield);
   ~Engine();
 
   // JS thread only. The job settles through its own promise or through sink().
@@ -72,6 +77,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     double flusherWakeups;  // times the flusher thread woke, since the start
     bool batchScheduled;    // the workers run under SCHED_BATCH (thread_policy.h)
     unsigned workerNice;    // how much higher the last worker started set its nice value (thread_policy.h)
+    bool workerYield;       // setWorkerYield: workers yield their core between calls while jobs are queued
+    double workerYields;    // times a worker did, since the start (a JS number)
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -157,6 +164,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<bool> batchScheduled_{false};  // the last worker started got SCHED_BATCH
   unsigned workerNice_ = 0;                      // setWorkerNice(), for each worker to apply
   std::atomic<unsigned> workerNiceApplied_{0};   // what the last worker started applied
+  bool workerYield_ = true;                      // setWorkerYield()
+  std::atomic<unsigned long long> workerYields_{0};
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
@@ -177,6 +186,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<std::unique_ptr<Job>> spareBatch_;
   bool wakeScheduled_ = false;
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
+  std::atomic<bool> polling_{false};  // pollers_ > 0, for the workers to read without doneMutex_
   std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
   unsigned long long heldBatches_ = 0;                // batches held back, for the flusher
   unsigned long long completions_ = 0;                // calls finished, for the flusher

@@ -14,7 +14,7 @@ Engine& GetEngine(Napi::Env env) {
       // Enough threads to keep every core busy and to hide a network HSM's latency.
       threads = std::max(8u, UsableCores() * 2);
     }
-    data.engine = Engine::Create(env, threads, data.workerNice);
+    data.engine = Engine::Create(env, threads, data.workerNice, data.workerYield);
   }
   return *data.engine;
 }
