@@ -221,7 +221,7 @@ function yieldsInFreshProcess(enabled: unknown): { workerYield: boolean; workerY
 test('by default a worker yields its core between calls while calls are queued; setWorkerYield(false) stops it', () => {
   const late = 'setWorkerYield: the worker threads are already running';
   // 640 calls of 50-150 µs on at most 2 × cores threads (8 or more), yielding at most every
-  // 250 µs: dozens of yields at the least.
+  // 100 µs: dozens of yields at the least.
   const byDefault = yieldsInFreshProcess('unset');
   expect(byDefault).toEqual({ workerYield: true, workerYields: expect.any(Number), late });
   expect(byDefault.workerYields).toBeGreaterThanOrEqual(10);

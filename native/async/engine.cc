@@ -33,7 +33,7 @@ constexpr std::chrono::microseconds kFlusherPatience{8000};
 // default), at most once per kYieldEvery: a JS thread woken meanwhile, for answers or a timer,
 // then waits at most about that long for a core, not a scheduler slice. The bound keeps short
 // calls (a digest of a few bytes) from paying a system call each.
-constexpr std::chrono::microseconds kYieldEvery{250};
+constexpr std::chrono::microseconds kYieldEvery{100};
 
 // Thread limit (see engine.h): a call running longer than this no longer counts against it.
 constexpr std::chrono::milliseconds kLongCall{5};

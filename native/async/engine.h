@@ -18,7 +18,7 @@
 // request in flight the JS thread submits the next call within that window. Only one thread
 // spins at a time.
 //
-// While jobs are queued, a worker that finishes a call yields its core (at most every 250 µs):
+// While jobs are queued, a worker that finishes a call yields its core (at most every 100 µs):
 // the JS thread, woken for answers or a timer, would otherwise wait for a worker's scheduler
 // slice to end. setWorkerYield(false) turns it off (thread_policy.h says what it costs).
 //
