@@ -31,8 +31,8 @@ constexpr std::chrono::microseconds kFlusherPatience{8000};
 
 // A worker that finishes a call while jobs are queued yields its core (setWorkerYield, on by
 // default), at most once per kYieldEvery: a JS thread woken meanwhile, for answers or a timer,
-// then waits at most about that long for a core, not a scheduler slice. The bound keeps short
-// calls (a digest of a few bytes) from paying a system call each.
+// then waits for a core about as long as a call or kYieldEvery, not a scheduler slice. The bound
+// keeps short calls (a digest of a few bytes) from paying a system call each.
 constexpr std::chrono::microseconds kYieldEvery{100};
 
 // Thread limit (see engine.h): a call running longer than this no longer counts against it.

@@ -16,9 +16,10 @@
 //
 // The workers' yield between calls (engine.cc, kYieldEvery) does the same for the JS thread
 // without lowering their weight: event-loop delay p99 at 64 ECDSA signatures in flight 0.3-0.5
-// ms against 2.1-2.3, the rate unchanged. What it costs: a yield lets any other runnable thread
-// of the machine have the core, so beside a busy process the pool signs 2-7% less (and the JS
-// thread waits 0.4 instead of 4 ms). setWorkerYield(false) keeps the cores for the workers.
+// ms against 2.1-2.2, the rate within noise (8 in flight: faster). What it costs: a yield lets any
+// other runnable thread of the machine have the core, so beside a busy process the pool signs
+// less (3-21% in a noisy spell; its event loop waits 0.4-0.8 ms instead of 4-6).
+// setWorkerYield(false) keeps the cores for the workers.
 #pragma once
 
 namespace p11 {
