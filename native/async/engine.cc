@@ -58,6 +58,7 @@ std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads, unsig
   // Computing is the first guess: a module that waits shows it within a few dozen calls, and
   // calls that hang from the start stop counting against the limit after kLongCall.
   engine->computeBound_ = BlockingProbe::Supported();
+  engine->computing_.store(engine->computeBound_, std::memory_order_relaxed);
   engine->callLimit_.store(engine->LimitLocked(), std::memory_order_relaxed);
   engine->completion_ = Completion::New(env, "pkcs11-napi completions", 0, 1, engine.get());
   // Only jobs in flight keep the process alive; an idle engine must not.
@@ -181,10 +182,12 @@ void Engine::NoteBlockingLocked(bool blocked) {
   }
   if (computeBound_ && blockedScore_ > kBlockingAbove) {
     computeBound_ = false;
+    computing_.store(false, std::memory_order_relaxed);
     ++limitChanges_;
     queueReady_.notify_all();  // threads held back by the limit may start now
   } else if (!computeBound_ && blockedScore_ < kComputeBelow) {
     computeBound_ = true;
+    computing_.store(true, std::memory_order_relaxed);
     ++limitChanges_;
   }
   callLimit_.store(LimitLocked(), std::memory_order_relaxed);
@@ -254,11 +257,14 @@ void Engine::WorkerLoop(Worker& worker) {
       }
       Complete(std::move(job));
       if (workerYield_ && returned - lastYield >= kYieldEvery) {
-        // With jobs queued the workers keep every core they are allowed busy, and a woken JS
-        // thread waited for a worker's slice to end (event-loop delay p99 2.1-2.3 ms at 64
-        // ECDSA signatures in flight, 0.3-0.5 ms with this). Not while the JS thread polls for
-        // answers: it is runnable throughout, and the worker would wait for it instead.
-        if (queued_.load(std::memory_order_acquire) > 0 && !polling_.load(std::memory_order_relaxed)) {
+        // With jobs queued and calls that compute, the workers keep every core they are allowed
+        // busy, and a woken JS thread waited for a worker's slice to end (event-loop delay p99
+        // 2.1-2.2 ms at 64 ECDSA signatures in flight, 0.3-0.5 ms with this). Not while calls
+        // wait (a network HSM): the cores are not all taken then, and the yield would only hand
+        // one to another process, the worker waiting for its slice. Not while the JS thread polls
+        // for answers: it is runnable throughout, and the worker would wait for it instead.
+        if (queued_.load(std::memory_order_acquire) > 0 && computing_.load(std::memory_order_relaxed) &&
+            !polling_.load(std::memory_order_relaxed)) {
           std::this_thread::yield();
           workerYields_.fetch_add(1, std::memory_order_relaxed);
           lastYield = returned;

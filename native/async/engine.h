@@ -18,9 +18,10 @@
 // request in flight the JS thread submits the next call within that window. Only one thread
 // spins at a time.
 //
-// While jobs are queued, a worker that finishes a call yields its core (at most every 100 µs):
-// the JS thread, woken for answers or a timer, would otherwise wait for a worker's scheduler
-// slice to end. setWorkerYield(false) turns it off (thread_policy.h says what it costs).
+// While jobs are queued and calls compute, a worker that finishes a call yields its core (at
+// most every 100 µs): the JS thread, woken for answers or a timer, would otherwise wait for a
+// worker's scheduler slice to end. setWorkerYield(false) turns it off (thread_policy.h says what
+// it costs).
 //
 // Threads beyond the cores help only a module that waits (a network HSM); for one that computes
 // (SoftHSM2) they queue on the cores and delay the JS thread. The engine samples whether calls
@@ -150,6 +151,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // How often sampled calls waited, 0..kScoreMax (a moving average).
   unsigned blockedScore_ = 0;
   bool computeBound_ = false;  // at most cores_ calls run at once
+  std::atomic<bool> computing_{false};  // computeBound_, for the workers to read without the lock
   unsigned limitChanges_ = 0;
   bool watching_ = false;      // a thread waits with a timeout for calls that have run long
   unsigned idleThreads_ = 0;
