@@ -76,8 +76,8 @@ What and how long:
   --uv-threads N           UV_THREADPOOL_SIZE for pkcs11js (default: our engine's thread count)
   --engine-threads N       our engine's thread count (setThreadCount; default max(8, 2 × cores))
   --worker-nice N          how much higher our workers' nice value is (setWorkerNice, 0-19; default 0)
-  --worker-yield on|off    whether our workers yield their core between calls while calls are
-                           queued (setWorkerYield; default on)
+  --worker-yield on|off    whether our workers yield their core between calls while computing
+                           calls are queued (setWorkerYield; default on)
   --deep-bind              load the module into ours with RTLD_DEEPBIND: a module linked to the
                            system OpenSSL (SoftHSM2) then uses it, as in raw C, instead of Node's
   --soak N                 instead of the sweep: N signatures through the pool at concurrency 64,

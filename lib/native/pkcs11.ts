@@ -285,7 +285,7 @@ export interface EngineInfo {
    * (Linux; `setWorkerNice`, 0 by default). 0 before the first async call, elsewhere, or when refused.
    */
   workerNice: number;
-  /** Whether a worker yields its core between calls while jobs are queued (`setWorkerYield`, true by default). */
+  /** Whether a worker yields its core between calls while computing calls are queued (`setWorkerYield`, true by default). */
   workerYield: boolean;
   /** How many times a worker did, since the engine started. */
   workerYields: number;
