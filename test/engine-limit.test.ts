@@ -145,21 +145,37 @@ test('the worker threads run under SCHED_BATCH at the nice increment asked for (
 });
 
 /**
- * A process whose engine starts after setWorkerNice(increment): its worker threads' nice values
- * above its JS thread's, as read from /proc, and what engineInfo() reports.
+ * Runs `body` in a fresh process whose engine has not started: first `setter(value)` on the
+ * binding (unless value is 'unset'; a throw is reported as { error }), then a logged-in session
+ * `first` on the test token with a P-256 key pair `privateKey`. `body` prints one JSON line.
  */
-function niceInFreshProcess(increment: unknown): { workers: number[]; js: number; reported: number; error?: string } {
+function inFreshProcess<T>(setter: string, value: unknown, body: string, timeoutMs = 30_000): T {
   const kit = path.join(__dirname, 'support', 'child-kit.js');
   const script = `
     const fs = require('fs');
     const kit = require(${JSON.stringify(kit)});
     const binding = kit.loadBinding();
-    try { if (${JSON.stringify(increment)} !== 'unset') binding.setWorkerNice(${JSON.stringify(increment)}); } catch (e) { console.log(JSON.stringify({ error: e.constructor.name + ': ' + e.message })); process.exit(0); }
+    try { if (${JSON.stringify(value)} !== 'unset') binding.${setter}(${JSON.stringify(value)}); } catch (e) { console.log(JSON.stringify({ error: e.constructor.name + ': ' + e.message })); process.exit(0); }
     const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
-    const session = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
-    const { privateKey } = kit.ecKeyPair(p11, session);
-    (async () => {
-      await Promise.all(Array.from({ length: 8 }, () => p11.sign(session, kit.C.CKM_ECDSA, privateKey, Buffer.alloc(32, 1))));
+    const first = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    const { privateKey } = kit.ecKeyPair(p11, first);
+    ${body}`;
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: timeoutMs });
+  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop()!) as T;
+}
+
+/**
+ * A process whose engine starts after setWorkerNice(increment): its worker threads' nice values
+ * above its JS thread's, as read from /proc, and what engineInfo() reports.
+ */
+type NiceReport = { workers: number[]; js: number; reported: number; error?: string };
+function niceInFreshProcess(increment: unknown): NiceReport {
+  return inFreshProcess<NiceReport>(
+    'setWorkerNice',
+    increment,
+    `(async () => {
+      await Promise.all(Array.from({ length: 8 }, () => p11.sign(first, kit.C.CKM_ECDSA, privateKey, Buffer.alloc(32, 1))));
       const read = (tid) => {
         const stat = fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8');
         return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -168,10 +184,8 @@ function niceInFreshProcess(increment: unknown): { workers: number[]; js: number
       const js = Number(read(process.pid)[19 - 3]);
       console.log(JSON.stringify({ workers: workers.map((nice) => nice - js), js, reported: binding.engineInfo().workerNice }));
       p11.C_Finalize();
-    })();`;
-  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
-  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
-  return JSON.parse(child.stdout.trim().split('\n').pop()!);
+    })();`,
+  );
 }
 
 test('by default the workers\' nice value is the JS thread\'s; setWorkerNice raises it by as much as asked', () => {
@@ -192,16 +206,12 @@ test('by default the workers\' nice value is the JS thread\'s; setWorkerNice rai
  * signature in flight on each until 640 are done, so that calls wait in the queue behind the
  * threads; then what engineInfo() reports.
  */
-function yieldsInFreshProcess(enabled: unknown): { workerYield: boolean; workerYields: number; error?: string } {
-  const kit = path.join(__dirname, 'support', 'child-kit.js');
-  const script = `
-    const kit = require(${JSON.stringify(kit)});
-    const binding = kit.loadBinding();
-    try { if (${JSON.stringify(enabled)} !== 'unset') binding.setWorkerYield(${JSON.stringify(enabled)}); } catch (e) { console.log(JSON.stringify({ error: e.constructor.name + ': ' + e.message })); process.exit(0); }
-    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
-    const first = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
-    const { privateKey } = kit.ecKeyPair(p11, first);
-    const sessions = [first, ...Array.from({ length: 31 }, () => kit.openSession(p11, slot, ${JSON.stringify(token.userPin)}))];
+type YieldReport = { workerYield: boolean; workerYields: number; late?: string; error?: string };
+function yieldsInFreshProcess(enabled: unknown): YieldReport {
+  return inFreshProcess<YieldReport>(
+    'setWorkerYield',
+    enabled,
+    `const sessions = [first, ...Array.from({ length: 31 }, () => kit.openSession(p11, slot, ${JSON.stringify(token.userPin)}))];
     let left = 640;
     (async () => {
       await Promise.all(sessions.map(async (session) => {
@@ -212,10 +222,9 @@ function yieldsInFreshProcess(enabled: unknown): { workerYield: boolean; workerY
       try { binding.setWorkerYield(true); } catch (e) { late = e.message; }
       console.log(JSON.stringify({ workerYield, workerYields, late }));
       p11.C_Finalize();
-    })();`;
-  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
-  if (child.status !== 0) throw new Error(`child failed (${child.status}): ${child.stderr}`);
-  return JSON.parse(child.stdout.trim().split('\n').pop()!);
+    })();`,
+    60_000,
+  );
 }
 
 test('by default a worker yields its core between calls while computing calls are queued (Linux); setWorkerYield(false) stops it', () => {
