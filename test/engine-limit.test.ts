@@ -99,13 +99,14 @@ test('before any async call no thread runs, and calls are taken to compute: one 
 });
 
 /** The scheduling policy and nice value of each thread of this process (Linux: fields 41 and 19 of /proc/self/task/<tid>/stat). */
-function threadScheduling(): Map<number, { policy: number; nice: number }> {
-  const threads = new Map<number, { policy: number; nice: number }>();
+function threadScheduling(): Map<number, { name: string; policy: number; nice: number }> {
+  const threads = new Map<number, { name: string; policy: number; nice: number }>();
   for (const tid of fs.readdirSync('/proc/self/task')) {
     const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // After "pid (comm) " come the fields from the third (state) on.
+    // "pid (comm) " and then the fields from the third (state) on.
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    threads.set(Number(tid), { policy: Number(fields[41 - 3]), nice: Number(fields[19 - 3]) });
+    threads.set(Number(tid), { name, policy: Number(fields[41 - 3]), nice: Number(fields[19 - 3]) });
   }
   return threads;
 }
@@ -142,6 +143,29 @@ test('the worker threads run under SCHED_BATCH at the nice increment asked for (
   expect(js.nice).toBe(niceAtStart);
   expect(workers.map((worker) => worker.nice)).toEqual(workers.map(() => Math.min(19, js.nice + 5)));
   expect(() => setWorkerNice(0)).toThrow(new Error('setWorkerNice: the worker threads are already running'));
+});
+
+test('the engine names its threads (Linux): p11-worker for each worker, p11-flusher for the one that delivers late batches', async () => {
+  // Queued work (200 calls from 32 sessions on a few cores) holds completions back for a batch,
+  // which starts the flusher.
+  await signMany(200);
+  const info = engineInfo();
+  if (process.platform !== 'linux') return; // no /proc to read the names from; macOS names them too
+  const SCHED_OTHER = 0;
+  const SCHED_BATCH = 3;
+  const threads = [...threadScheduling().values()];
+  const named = (name: string) => threads.filter((thread) => thread.name === name);
+  // The workers are the SCHED_BATCH threads, and every one of them carries the name.
+  expect(named('p11-worker')).toHaveLength(info.threads);
+  expect(named('p11-worker').every((thread) => thread.policy === SCHED_BATCH)).toBe(true);
+  expect(threads.filter((thread) => thread.policy === SCHED_BATCH)).toHaveLength(info.threads);
+  // One flusher, under the default policy (it wakes on deadlines), at the workers' nice value.
+  const flusher = named('p11-flusher');
+  expect(flusher).toHaveLength(1);
+  expect(flusher[0].policy).toBe(SCHED_OTHER);
+  expect(flusher[0].nice).toBe(Math.min(19, niceAtStart + 5));
+  // Nothing else of the process is named after the engine.
+  expect(threads.filter((thread) => thread.name.startsWith('p11-'))).toHaveLength(info.threads + 1);
 });
 
 /**

@@ -194,6 +194,7 @@ void Engine::NoteBlockingLocked(bool blocked) {
 }
 
 void Engine::WorkerLoop(Worker& worker) {
+  NameThread("p11-worker");
   batchScheduled_.store(UseBatchScheduling(), std::memory_order_relaxed);
   workerNiceApplied_.store(LowerWorkerPriority(workerNice_), std::memory_order_relaxed);
   BlockingProbe probe;
@@ -491,6 +492,7 @@ void Engine::StopPolling(Napi::Env env) {
 
 void Engine::FlusherLoop() {
   UseDefaultScheduling();  // started from a worker, whose batch policy it would inherit
+  NameThread("p11-flusher");
   std::unique_lock<std::mutex> lock(doneMutex_);
   unsigned long long seen = heldBatches_;
   unsigned long long seenCompletions = completions_;

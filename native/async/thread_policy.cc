@@ -11,6 +11,10 @@
 #include <cerrno>
 #endif
 
+#if defined(__APPLE__)
+#include <pthread.h>
+#endif
+
 #include <thread>
 
 namespace p11 {
@@ -58,6 +62,16 @@ void UseDefaultScheduling() {
   sched_param param{};
   param.sched_priority = 0;
   pthread_setschedparam(pthread_self(), SCHED_OTHER, &param);
+#endif
+}
+
+void NameThread(const char* name) {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), name);  // fails only for names over 15 characters
+#elif defined(__APPLE__)
+  pthread_setname_np(name);  // macOS names only the calling thread
+#else
+  (void)name;
 #endif
 }
 

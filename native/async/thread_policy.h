@@ -44,5 +44,8 @@ unsigned LowerWorkerPriority(unsigned increment);
 // inherit its policy) that must not be batch work: the flusher, which wakes on a deadline. It
 // keeps the worker's nice value (see LowerWorkerPriority).
 void UseDefaultScheduling();
+// Names the calling thread (at most 15 characters) so that `top -H`, `perf` and /proc show which
+// of a process's threads are the engine's. Linux and macOS; a no-op elsewhere or when refused.
+void NameThread(const char* name);
 
 }  // namespace p11
