@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 
 import { runDuels } from '../bench/head-to-head';
 import type { Point } from '../bench/runner';
-import { evaluateTargets, ratioTargets } from '../bench/targets';
+import { evaluateTargets, ratioTargets, ratioText } from '../bench/targets';
 import type { LoadName, RunResult } from '../bench/types';
 
 const run = (signsPerSec: number, extra: Partial<RunResult> = {}) => ({
@@ -36,6 +36,19 @@ const POINTS: Point[] = [
 ];
 
 describe('bench targets', () => {
+  test('a ratio is shown to three places, or to as many more as keep it on its side of the threshold', () => {
+    expect(ratioText(0.8974, 0.85)).toBe('0.897');
+    expect(ratioText(0.84988, 0.85)).toBe('0.8499'); // 0.850 would read as a pass
+    expect(ratioText(0.949996, 0.95)).toBe('0.949996'); // 0.950, 0.9500 and 0.95000 all would
+    expect(ratioText(0.85, 0.85)).toBe('0.850');
+    expect(ratioText(0.8504, 0.85)).toBe('0.850');
+    // In the judged detail too: a median a hair under the threshold.
+    const points: Point[] = [ecdsa(1, { 'raw-c': 100_000, 'ours-pool': 84_988 })];
+    const [, , oneInFlight] = evaluateTargets(points, 'RSA-2048');
+    expect(oneInFlight).toMatchObject({ name: 'ECDSA one in flight ≥ 0.85 × raw C single-thread', pass: false });
+    expect(oneInFlight.detail).toBe('sweep medians 0.8499 (ours 84,988 at c=1 vs raw-c 100,000 at c=1 signs/s)');
+  });
+
   test('each ratio target pits ours at its best concurrency against the baseline at its own', () => {
     const targets = ratioTargets(POINTS, 'RSA-2048');
     expect(targets.map((t) => [t.name, t.ours, t.base])).toEqual([
