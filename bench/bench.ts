@@ -233,7 +233,10 @@ export async function runBench(options: BenchOptions): Promise<number> {
           (r.oursElu === undefined ? '' : ` (ours: ELU ${r.oursElu.toFixed(2)}`) +
           (r.oursEngine === undefined
             ? r.oursElu === undefined ? '' : ')'
-            : `, engine ${r.oursEngine.computeBound ? 'computing' : 'waiting'}, ${r.oursEngine.averageCallMicros.toFixed(0)} µs a call)`),
+            : `, engine ${r.oursEngine.computeBound ? 'computing' : 'waiting'}, ${r.oursEngine.averageCallMicros.toFixed(0)} µs a call)`) +
+          (r.oursPerSign === undefined || r.basePerSign === undefined
+            ? ''
+            : `; CPU a signature ${r.oursPerSign.cpuMicros.toFixed(1)} vs ${r.basePerSign.cpuMicros.toFixed(1)} µs`),
       ),
     );
     if (duelTargets.length) say(`head to head took ${Math.round((Date.now() - duelStarted) / 1000)}s`);

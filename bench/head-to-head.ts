@@ -11,6 +11,7 @@
 import { median } from './runner';
 import type { MechanismName } from './mechanisms';
 import type { RatioTarget } from './targets';
+import type { PerSign } from './per-sign';
 import type { EngineState, LoadName, RunResult } from './types';
 
 export interface DuelRound {
@@ -21,6 +22,13 @@ export interface DuelRound {
   /** Ours' event-loop utilization (near 1: the pool polled for answers) and engine state. */
   oursElu?: number;
   oursEngine?: EngineState;
+  /**
+   * Each side's CPU time and context switches a signature over its window: a ratio under the
+   * target with as much CPU a signature on both sides lost on idle cores or a slower spell of the
+   * machine, not on what each signature costs.
+   */
+  oursPerSign?: PerSign;
+  basePerSign?: PerSign;
 }
 
 export interface Duel extends RatioTarget {
@@ -60,6 +68,8 @@ export async function runDuels(
         oursFirst,
         oursElu: ours.elu,
         oursEngine: ours.engine,
+        oursPerSign: ours.perSign,
+        basePerSign: base.perSign,
       };
       done.push(result);
       onRound(target, round, result);

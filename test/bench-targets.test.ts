@@ -69,7 +69,8 @@ describe('bench targets', () => {
     const measure = async (load: LoadName, step: { mechanism: string; concurrency: number }) => {
       order.push(`${load}@${step.concurrency}`);
       const rate = load === 'ours-pool' || load === 'raw-c' ? rates[load].shift()! : 1;
-      return run(rate) as RunResult;
+      const cpuMicros = load === 'raw-c' ? 89 : 93;
+      return run(rate, { perSign: { cpuMicros, voluntarySwitches: 0.1, involuntarySwitches: 0.05 } }) as RunResult;
     };
     const [peak] = ratioTargets(POINTS, 'RSA-2048');
     const rounds: number[] = [];
@@ -78,6 +79,12 @@ describe('bench targets', () => {
     expect(rounds).toEqual([0, 1, 2]);
     expect(duels[0].rounds.map((r) => r.ratio.toFixed(2))).toEqual(['0.96', '0.94', '0.97']);
     expect(duels[0].ratio).toBeCloseTo(0.96, 10);
+    // Each round keeps what a signature cost each side, the baseline's from the baseline's run.
+    expect(duels[0].rounds.map((r) => [r.oursPerSign?.cpuMicros, r.basePerSign?.cpuMicros])).toEqual([
+      [93, 89],
+      [93, 89],
+      [93, 89],
+    ]);
 
     const judged = evaluateTargets(POINTS, 'RSA-2048', duels);
     expect(judged[0].pass).toBe(true);
