@@ -98,7 +98,7 @@ test('before any async call no thread runs, and calls are taken to compute: one 
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
 });
 
-/** The scheduling policy and nice value of each thread of this process (Linux: fields 41 and 19 of /proc/self/task/<tid>/stat). */
+/** The name, scheduling policy and nice value of each thread of this process (Linux: comm and fields 41 and 19 of /proc/self/task/<tid>/stat). */
 function threadScheduling(): Map<number, { name: string; policy: number; nice: number }> {
   const threads = new Map<number, { name: string; policy: number; nice: number }>();
   for (const tid of fs.readdirSync('/proc/self/task')) {
