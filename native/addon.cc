@@ -70,7 +70,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0, data.workerYield, 0};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0, data.workerYield, 0, 0};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -86,6 +86,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("workerNice", Napi::Number::New(env, snapshot.workerNice));
   result.Set("workerYield", Napi::Boolean::New(env, snapshot.workerYield));
   result.Set("workerYields", Napi::Number::New(env, snapshot.workerYields));
+  result.Set("probes", Napi::Number::New(env, snapshot.probes));
   return result;
 }
 

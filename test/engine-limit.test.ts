@@ -14,7 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 
-import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount, setWorkerNice } from '../lib';
+import { CKF_RW_SESSION, CKM_ECDSA, CKM_SHA256, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount, setWorkerNice } from '../lib';
 import type { Handle } from '../lib';
 import { generateEcKeyPair } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
@@ -93,6 +93,7 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     workerNice: 0,
     workerYield: true,
     workerYields: 0,
+    probes: 0,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));
@@ -312,6 +313,47 @@ test('signing that computes runs one call per core (Linux; elsewhere up to every
   expect(after.limitChanges).toBe(settled.limitChanges);
   expect(after.peakRunning).toBeGreaterThanOrEqual(1);
   expect(after.peakRunning).toBeLessThanOrEqual(computingLimit);
+});
+
+/** `count` SHA-256 digests of a few bytes (microseconds each in SoftHSM2), one client per session. */
+async function digestMany(count: number): Promise<void> {
+  let left = count;
+  await Promise.all(
+    sessions.map(async (session) => {
+      while (left > 0) {
+        left--;
+        const digestOut = await m.digest(session, CKM_SHA256, digest);
+        if (digestOut.length !== 32) throw new Error(`a SHA-256 digest has 32 bytes, not ${digestOut.length}`);
+      }
+    }),
+  );
+}
+
+test('a thread samples a call for blocking only when 4 calls and 1 ms have passed since its last sample (Linux)', async () => {
+  // A sample costs two getrusage() system calls. Short calls: the millisecond decides, at most
+  // one sample a millisecond on each thread (every fourth call would be 5,000 here).
+  const before = engineInfo();
+  const started = performance.now();
+  await digestMany(20_000);
+  const elapsed = performance.now() - started;
+  const fast = engineInfo();
+  const fastSamples = fast.probes - before.probes;
+  if (!probes) {
+    expect(fastSamples).toBe(0);
+    return;
+  }
+  expect(fastSamples).toBeGreaterThan(0);
+  expect(fastSamples).toBeLessThanOrEqual(fast.threads * (Math.ceil(elapsed) + 1));
+
+  // Calls of a millisecond or more (a 1 ms sleep in C_Sign): every fourth call on each thread.
+  control.set({ 'delay.C_Sign': 1 });
+  await signMany(400);
+  control.unset('delay.C_Sign');
+  const slow = engineInfo();
+  const slowSamples = slow.probes - fast.probes;
+  expect(slowSamples).toBeLessThanOrEqual(400 / 4);
+  // Each thread leaves at most three calls unsampled at the end.
+  expect(slowSamples).toBeGreaterThanOrEqual(400 / 4 - 3 * slow.threads);
 });
 
 test('calls that wait inside the module get every thread again', async () => {

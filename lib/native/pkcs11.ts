@@ -289,6 +289,11 @@ export interface EngineInfo {
   workerYield: boolean;
   /** How many times a worker did, since the engine started. */
   workerYields: number;
+  /**
+   * Calls sampled for whether they waited (Linux), since the engine started: a thread samples a
+   * call when at least 4 calls and 1 ms have passed since its last sample.
+   */
+  probes: number;
 }
 
 export interface NativeBinding {

@@ -80,6 +80,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     unsigned workerNice;    // how much higher the last worker started set its nice value (thread_policy.h)
     bool workerYield;       // setWorkerYield: workers yield their core between calls while jobs are queued
     double workerYields;    // times a worker did, since the start (a JS number)
+    double probes;          // calls sampled for blocking, since the start (a JS number)
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -111,7 +112,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   struct Worker {
     bool running = false;
     std::chrono::steady_clock::time_point since;  // the current call's start
-    unsigned calls = 0;
+    unsigned callsSinceProbe = 0;                  // calls since the last one sampled for blocking
+    std::chrono::steady_clock::time_point lastProbe{};
   };
 
   Engine() = default;
@@ -168,6 +170,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<unsigned> workerNiceApplied_{0};   // what the last worker started applied
   bool workerYield_ = true;                      // setWorkerYield()
   std::atomic<unsigned long long> workerYields_{0};
+  unsigned long long probes_ = 0;  // under queueMutex_
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
