@@ -351,8 +351,9 @@ test('a thread samples a call for blocking only when 4 calls and 1 ms have passe
   control.unset('delay.C_Sign');
   const slow = engineInfo();
   const slowSamples = slow.probes - fast.probes;
-  expect(slowSamples).toBeLessThanOrEqual(400 / 4);
-  // Each thread leaves at most three calls unsampled at the end.
+  // A thread may carry up to three digests counted towards its next sample (one sample more),
+  // and leaves at most three calls unsampled at the end.
+  expect(slowSamples).toBeLessThanOrEqual(400 / 4 + slow.threads);
   expect(slowSamples).toBeGreaterThanOrEqual(400 / 4 - 3 * slow.threads);
 });
 

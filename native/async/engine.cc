@@ -144,7 +144,7 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             workerNiceApplied_.load(std::memory_order_relaxed),
             workerYield_,
             static_cast<double>(workerYields_.load(std::memory_order_relaxed)),
-            static_cast<double>(probes_)};
+            static_cast<double>(probes_.load(std::memory_order_relaxed))};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -252,6 +252,7 @@ void Engine::WorkerLoop(Worker& worker) {
       if (sampled) {
         worker.callsSinceProbe = 0;
         worker.lastProbe = worker.since;
+        probes_.fetch_add(1, std::memory_order_relaxed);  // before the answer goes out
         probe.Before();
       }
       job->Execute();
@@ -282,10 +283,7 @@ void Engine::WorkerLoop(Worker& worker) {
         }
       }
       lock.lock();
-      if (sampled) {
-        ++probes_;
-        NoteBlockingLocked(blocked);
-      }
+      if (sampled) NoteBlockingLocked(blocked);
       if (scoped) job = ReleaseLocked(key);
       if (job) worker.since = std::chrono::steady_clock::now();  // the session's next call
     }

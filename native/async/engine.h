@@ -170,7 +170,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::atomic<unsigned> workerNiceApplied_{0};   // what the last worker started applied
   bool workerYield_ = true;                      // setWorkerYield()
   std::atomic<unsigned long long> workerYields_{0};
-  unsigned long long probes_ = 0;  // under queueMutex_
+  std::atomic<unsigned long long> probes_{0};
   bool stopping_ = false;
 
   // Session claims, under queueMutex_. A key present in busySessions_ has a call running; its
