@@ -41,8 +41,8 @@ constexpr std::chrono::milliseconds kLongCall{5};
 // since its last sample; the score moves 1/16 of the way per sample; below kComputeBelow the
 // module counts as computing, above kBlockingAbove as waiting. A sample costs two system calls
 // (getrusage), 1.3 µs each on the VM of 2026-12-07: every fourth call alone put 0.45 of them on
-// each ECDSA signature, the gap 0.17-0.24. Calls of 250 µs or more (RSA-2048, p11-kit-client)
-// are still sampled every fourth call, so a module that waits is found as soon.
+// each ECDSA signature, the millisecond 0.17-0.24. Calls of 250 µs or more (RSA-2048,
+// p11-kit-client) are still sampled every fourth call, so a module that waits is found as soon.
 constexpr unsigned kProbeEvery = 4;
 constexpr std::chrono::microseconds kProbeGap{1000};
 constexpr unsigned kScoreMax = 1024;
