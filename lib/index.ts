@@ -39,9 +39,9 @@ export function setWorkerNice(increment: number): void {
  * calls that wait, as a network HSM's do). Before the first async call. The JS thread, woken for
  * answers or a timer, then waits for a core a fraction of a millisecond, not a scheduler slice
  * (event-loop delay p99 0.3-0.5 ms against 2.1-2.2 at 64 ECDSA signatures in flight on two
- * cores, the rate within noise). Off, the workers keep their cores against other busy processes too: beside
- * one, the pool signed 3-21% more and its event loop waited 4-6 ms instead of 0.4-0.8
- * (ARCHITECTURE.md, "The async engine").
+ * cores, the rate within noise). Off, the workers keep their cores against other busy processes
+ * too: beside one, the pool signed 3-21% more and its event loop waited 4-6 ms instead of
+ * 0.4-0.8 (ARCHITECTURE.md, "The async engine").
  */
 export function setWorkerYield(enabled: boolean): void {
   binding.setWorkerYield(enabled);
