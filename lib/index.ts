@@ -48,6 +48,16 @@ export function setWorkerYield(enabled: boolean): void {
 }
 
 /**
+ * How long a worker thread beyond one per core may stay idle before it ends: 1 ms to a day,
+ * default 30 s. Before the first async call. Such threads are started for bursts of calls that
+ * wait (a network HSM runs up to the thread cap at once) and to watch for calls that run long;
+ * one per core always stays.
+ */
+export function setThreadIdleTimeout(ms: number): void {
+  binding.setThreadIdleTimeout(ms);
+}
+
+/**
  * The async engine's threads and its current limit on calls running at once; `resetPeak`
  * restarts the count of the most calls that ran at once.
  */

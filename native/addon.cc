@@ -56,6 +56,18 @@ Napi::Value SetWorkerYield(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// How long a worker thread beyond one per core may stay idle before it ends (ms, default 30 s);
+// only before the first async call.
+Napi::Value SetThreadIdleTimeout(const Napi::CallbackInfo& info) {
+  Args args(info, "setThreadIdleTimeout");
+  CK_ULONG ms = args.Ulong(0, "ms");
+  if (ms < 1 || ms > 86'400'000) args.Fail("ms", "an integer from 1 to 86400000 (a day)");
+  AddonData& data = GetAddonData(info.Env());
+  if (data.engine) throw Napi::Error::New(info.Env(), "setThreadIdleTimeout: the worker threads are already running");
+  data.threadIdleMs = static_cast<unsigned>(ms);
+  return info.Env().Undefined();
+}
+
 // The engine's state, for benchmarks and tests: engineInfo({ resetPeak }).
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -70,7 +82,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   AddonData& data = GetAddonData(env);
-  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0, data.workerYield, 0, 0};  // nothing known yet
+  Engine::Info snapshot{0, data.threadCount, data.threadCount, false, 0.0, 0, 0, 0.0, 0, 0, false, 0, data.workerYield, 0, 0, 0};  // nothing known yet
   if (data.engine) snapshot = data.engine->Snapshot(resetPeak);
   result.Set("threads", Napi::Number::New(env, snapshot.threads));
   result.Set("maxThreads", Napi::Number::New(env, snapshot.maxThreads));
@@ -87,6 +99,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   result.Set("workerYield", Napi::Boolean::New(env, snapshot.workerYield));
   result.Set("workerYields", Napi::Number::New(env, snapshot.workerYields));
   result.Set("probes", Napi::Number::New(env, snapshot.probes));
+  result.Set("threadsRetired", Napi::Number::New(env, snapshot.threadsRetired));
   return result;
 }
 
@@ -150,6 +163,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("setThreadCount", Napi::Function::New(env, SetThreadCount, "setThreadCount"));
   exports.Set("setWorkerNice", Napi::Function::New(env, SetWorkerNice, "setWorkerNice"));
+  exports.Set("setThreadIdleTimeout", Napi::Function::New(env, SetThreadIdleTimeout, "setThreadIdleTimeout"));
   exports.Set("setWorkerYield", Napi::Function::New(env, SetWorkerYield, "setWorkerYield"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   exports.Set("startCompletionPolling", Napi::Function::New(env, StartCompletionPolling, "startCompletionPolling"));

@@ -18,6 +18,7 @@ struct AddonData {
   unsigned threadCount = 0;             // 0: choose from the machine
   unsigned workerNice = kDefaultWorkerNice;  // setWorkerNice()
   bool workerYield = kDefaultWorkerYield;    // setWorkerYield()
+  unsigned threadIdleMs = kDefaultThreadIdleMs;  // setThreadIdleTimeout()
 };
 
 AddonData& GetAddonData(Napi::Env env);

@@ -14,7 +14,19 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 
-import { CKF_RW_SESSION, CKM_ECDSA, CKM_SHA256, CKU_USER, Module, PKCS11, SigningPool, engineInfo, setThreadCount, setWorkerNice } from '../lib';
+import {
+  CKF_RW_SESSION,
+  CKM_ECDSA,
+  CKM_SHA256,
+  CKU_USER,
+  Module,
+  PKCS11,
+  SigningPool,
+  engineInfo,
+  setThreadCount,
+  setThreadIdleTimeout,
+  setWorkerNice,
+} from '../lib';
 import type { Handle } from '../lib';
 import { generateEcKeyPair } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
@@ -46,6 +58,9 @@ beforeAll(() => {
   applyShimEnv(control);
   setThreadCount(threads); // a fresh jest worker per file: the engine has not started yet
   setWorkerNice(5);
+  // These tests count the workers (in /proc too) and bound by them: none may end half-way, as
+  // one idle for the default 30 s could under a sanitizer (engine-idle.test.ts tests that).
+  setThreadIdleTimeout(86_400_000);
   m = new PKCS11();
   m.load(shimPath);
   m.C_Initialize();
@@ -94,6 +109,7 @@ test('before any async call no thread runs, and calls are taken to compute: one 
     workerYield: true,
     workerYields: 0,
     probes: 0,
+    threadsRetired: 0,
   });
   expect(() => engineInfo({ resetPeak: 1 } as never)).toThrow(new TypeError('engineInfo: options.resetPeak must be a boolean'));
   expect(() => engineInfo(5 as never)).toThrow(new TypeError('engineInfo: options must be an object'));

@@ -249,7 +249,10 @@ export interface NativePKCS11 {
 
 /** The async engine's state (see ARCHITECTURE.md, "The async engine"). */
 export interface EngineInfo {
-  /** Worker threads running (the first async call starts one; a thread stuck in an abandoned call ends when it returns). */
+  /**
+   * Worker threads running (the first async call starts one; a thread stuck in an abandoned call
+   * ends when it returns, and one beyond one per core ends once idle for `setThreadIdleTimeout`).
+   */
   threads: number;
   /** The thread cap (setThreadCount; 0 = not chosen yet: max(8, 2 × cores) once the engine starts). */
   maxThreads: number;
@@ -294,6 +297,8 @@ export interface EngineInfo {
    * call when at least 4 calls and 1 ms have passed since its last sample.
    */
   probes: number;
+  /** Threads that ended after idling for the idle timeout (`setThreadIdleTimeout`), since the engine started. */
+  threadsRetired: number;
 }
 
 export interface NativeBinding {
@@ -305,6 +310,8 @@ export interface NativeBinding {
   setWorkerNice(increment: number): void;
   /** Whether a worker yields its core between calls while jobs are queued; only before the first async call. */
   setWorkerYield(enabled: boolean): void;
+  /** How long (ms) a worker thread beyond one per core may idle before it ends; only before the first async call. */
+  setThreadIdleTimeout(ms: number): void;
   engineInfo(options?: { resetPeak?: boolean }): EngineInfo;
   /** Busy-poll support (lib/pool/busy-poll.ts): completions wait for pollCompletions() meanwhile. */
   startCompletionPolling(): void;

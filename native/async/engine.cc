@@ -54,11 +54,12 @@ SessionKey LibraryOf(const SessionKey& key) { return SessionKey{key.library, key
 
 }  // namespace
 
-std::shared_ptr<Engine> Engine::Create(Napi::Env env, unsigned maxThreads, unsigned workerNice, bool workerYield) {
+std::shared_ptr<Engine> Engine::Create(Napi::Env env, const Settings& settings) {
   std::shared_ptr<Engine> engine(new Engine());
-  engine->maxThreads_ = maxThreads == 0 ? 1 : maxThreads;
-  engine->workerNice_ = workerNice;
-  engine->workerYield_ = workerYield;
+  engine->maxThreads_ = settings.maxThreads == 0 ? 1 : settings.maxThreads;
+  engine->workerNice_ = settings.workerNice;
+  engine->workerYield_ = settings.workerYield;
+  engine->idleTimeout_ = settings.idleTimeout;
   engine->cores_ = UsableCores();
   // Computing is the first guess: a module that waits shows it within a few dozen calls, and
   // calls that hang from the start stop counting against the limit after kLongCall.
@@ -121,8 +122,16 @@ void Engine::ReplaceStuckThreads(unsigned count) {
 }
 
 void Engine::StartThreadLocked() {
-  Worker& worker = workers_.emplace_back();
-  threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
+  // An ended thread's slot, if any: threads that come and go with bursts must not grow workers_,
+  // which ActiveLocked walks on every submit.
+  auto free = std::find_if(workers_.begin(), workers_.end(), [](const Worker& worker) { return worker.retired; });
+  Worker& worker = free != workers_.end() ? (*free = Worker{}) : workers_.emplace_back();
+  try {
+    threads_.emplace_back([self = shared_from_this(), &worker] { self->WorkerLoop(worker); });
+  } catch (...) {
+    worker.retired = true;  // no thread owns the slot
+    throw;
+  }
   // Idle until it takes its first job. Counted once the thread exists (its constructor may
   // throw); the thread cannot uncount itself before this, as it needs queueMutex_, held here.
   ++idleThreads_;
@@ -144,7 +153,8 @@ Engine::Info Engine::Snapshot(bool resetPeak) {
             workerNiceApplied_.load(std::memory_order_relaxed),
             workerYield_,
             static_cast<double>(workerYields_.load(std::memory_order_relaxed)),
-            static_cast<double>(probes_.load(std::memory_order_relaxed))};
+            static_cast<double>(probes_.load(std::memory_order_relaxed)),
+            static_cast<double>(threadsRetired_)};
   if (resetPeak) peakRunning_ = ActiveLocked(std::chrono::steady_clock::now());
   return info;
 }
@@ -164,9 +174,20 @@ bool Engine::MayStartLocked() const {
   return runningThreads_ < limit || ActiveLocked(std::chrono::steady_clock::now()) < limit;
 }
 
-void Engine::WaitForWorkLocked(std::unique_lock<std::mutex>& lock) {
+unsigned Engine::KeptThreadsLocked() const { return std::min(cores_, maxThreads_); }
+
+bool Engine::WaitForWorkLocked(std::unique_lock<std::mutex>& lock) {
+  const auto idleUntil = std::chrono::steady_clock::now() + idleTimeout_;
   for (;;) {
-    if (stopping_ || (!queue_.empty() && MayStartLocked())) return;
+    if (stopping_ || (!queue_.empty() && MayStartLocked())) return false;
+    if (queue_.empty() && threads_.size() > KeptThreadsLocked()) {
+      // More threads than cores and nothing to do: this one ends once idle for the timeout.
+      if (queueReady_.wait_until(lock, idleUntil) == std::cv_status::timeout && queue_.empty() && !stopping_ &&
+          threads_.size() > KeptThreadsLocked()) {
+        return true;
+      }
+      continue;
+    }
     if (queue_.empty() || watching_) {
       queueReady_.wait(lock);
       continue;
@@ -230,9 +251,14 @@ void Engine::WorkerLoop(Worker& worker) {
       lock.lock();
       spinning_ = false;
     }
-    WaitForWorkLocked(lock);
+    bool idledOut = WaitForWorkLocked(lock);
     --idleThreads_;
     if (stopping_) return;
+    if (idledOut) {
+      ++threadsRetired_;
+      LeaveLocked(worker);
+      return;
+    }
     std::unique_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
     queued_.store(queue_.size(), std::memory_order_release);
@@ -293,12 +319,7 @@ void Engine::WorkerLoop(Worker& worker) {
       // This thread was given up on and replaced; now that it is back, it is one too many: it
       // leaves the engine's threads and ends. What it leaves behind goes on as it would have:
       // queued work to a sleeping thread, held-back completions to the JS thread.
-      auto self = std::find_if(threads_.begin(), threads_.end(),
-                               [](const std::thread& thread) { return thread.get_id() == std::this_thread::get_id(); });
-      if (self != threads_.end()) {
-        self->detach();
-        threads_.erase(self);
-      }
+      LeaveLocked(worker);
       bool outOfWork = queue_.empty();
       if (!outOfWork) queueReady_.notify_one();
       lock.unlock();
@@ -306,6 +327,18 @@ void Engine::WorkerLoop(Worker& worker) {
       return;
     }
   }
+}
+
+void Engine::LeaveLocked(Worker& worker) {
+  // The thread ends without a join: it holds the engine alive through its shared_ptr until it
+  // has returned, and touches nothing of it after this.
+  auto self = std::find_if(threads_.begin(), threads_.end(),
+                           [](const std::thread& thread) { return thread.get_id() == std::this_thread::get_id(); });
+  if (self != threads_.end()) {
+    self->detach();
+    threads_.erase(self);
+  }
+  worker.retired = true;
 }
 
 bool Engine::RetireStandInLocked() {

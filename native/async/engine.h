@@ -28,6 +28,9 @@
 // wait (blocking_probe.h) and, while they do not, runs at most one call per core; once they do,
 // every thread may run. A call running longer than kLongCall stops counting against the limit,
 // so a hung call never holds the others back.
+//
+// Threads beyond one per core (started for a network HSM's burst, or to watch for long calls)
+// end once idle for Settings::idleTimeout; a later burst starts them again.
 #pragma once
 
 #include <napi.h>
@@ -50,9 +53,13 @@ namespace p11 {
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  // `workerNice`: how much higher each worker sets its nice value (thread_policy.h);
-  // `workerYield`: whether a worker yields its core between calls while jobs are queued.
-  static std::shared_ptr<Engine> Create(Napi::Env env, unsigned maxThreads, unsigned workerNice, bool workerYield);
+  struct Settings {
+    unsigned maxThreads;   // the thread cap (setThreadCount)
+    unsigned workerNice;   // how much higher each worker sets its nice value (thread_policy.h)
+    bool workerYield;      // whether a worker yields its core between calls while jobs are queued
+    std::chrono::milliseconds idleTimeout;  // a thread beyond one per core ends after this long idle
+  };
+  static std::shared_ptr<Engine> Create(Napi::Env env, const Settings& settings);
   ~Engine();
 
   // JS thread only. The job settles through its own promise or through sink().
@@ -81,6 +88,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     bool workerYield;       // setWorkerYield: workers yield their core between calls while jobs are queued
     double workerYields;    // times a worker did, since the start (a JS number)
     double probes;          // calls sampled for blocking, since the start (a JS number)
+    double threadsRetired;  // threads that ended after idling for the idle timeout, since the start
   };
   Info Snapshot(bool resetPeak);
   // `count` threads are stuck in calls that were given up on (C_Finalize({ abandonCalls })): they
@@ -114,12 +122,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
     std::chrono::steady_clock::time_point since;  // the current call's start
     unsigned callsSinceProbe = 0;                  // calls since the last one sampled for blocking
     std::chrono::steady_clock::time_point lastProbe{};
+    bool retired = false;  // its thread has ended; StartThreadLocked may reuse the slot
   };
 
   Engine() = default;
   void StartThreadLocked();
   void WorkerLoop(Worker& worker);
-  void WaitForWorkLocked(std::unique_lock<std::mutex>& lock);
+  bool WaitForWorkLocked(std::unique_lock<std::mutex>& lock);
+  unsigned KeptThreadsLocked() const;
+  void LeaveLocked(Worker& worker);
   bool MayStartLocked() const;
   unsigned ActiveLocked(std::chrono::steady_clock::time_point now) const;
   unsigned LimitLocked() const;
@@ -148,7 +159,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::deque<std::unique_ptr<Job>> queue_;
   std::vector<std::thread> threads_;
   unsigned standIns_ = 0;  // the cap was raised for this many threads stuck in abandoned calls, not yet back
-  std::deque<Worker> workers_;
+  std::deque<Worker> workers_;  // slots of ended threads are reused (Worker::retired)
+  std::chrono::milliseconds idleTimeout_{0};
+  unsigned long long threadsRetired_ = 0;
   unsigned cores_ = 1;
   // How often sampled calls waited, 0..kScoreMax (a moving average).
   unsigned blockedScore_ = 0;

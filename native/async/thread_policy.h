@@ -36,6 +36,9 @@ bool UseBatchScheduling();
 constexpr unsigned kDefaultWorkerNice = 0;
 // The default for setWorkerYield().
 constexpr bool kDefaultWorkerYield = true;
+// The default for setThreadIdleTimeout(), ms: threads started for a burst end within a minute of
+// it, and traffic that pauses for seconds does not pay for starting them again each time.
+constexpr unsigned kDefaultThreadIdleMs = 30'000;
 // Raises the calling thread's nice value by `increment` (at most to 19) and returns the increment
 // applied. Linux only, where nice values are per thread; 0 elsewhere, for 0, or when refused.
 // Unprivileged, and one-way: lowering it again would need CAP_SYS_NICE.

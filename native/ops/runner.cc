@@ -1,6 +1,7 @@
 #include "runner.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "../async/thread_policy.h"
 
@@ -14,7 +15,7 @@ Engine& GetEngine(Napi::Env env) {
       // Enough threads to keep every core busy and to hide a network HSM's latency.
       threads = std::max(8u, UsableCores() * 2);
     }
-    data.engine = Engine::Create(env, threads, data.workerNice, data.workerYield);
+    data.engine = Engine::Create(env, {threads, data.workerNice, data.workerYield, std::chrono::milliseconds(data.threadIdleMs)});
   }
   return *data.engine;
 }
