@@ -24,8 +24,10 @@ function token() {
 }
 
 /** Loaded, initialised, an R/W session logged in as the user. */
-function openModule() {
+function openModule(options = {}) {
   const { label, userPin, modulePath } = token();
+  // Before the first call that starts the engine (opening a session does).
+  if (options.threadIdleMs !== undefined) kit.loadBinding().setThreadIdleTimeout(options.threadIdleMs);
   const { p11, slot } = kit.openToken(process.env.LEAK_MODULE || modulePath, label);
   return { p11, slot, session: kit.openSession(p11, slot, userPin), binding: kit.loadBinding() };
 }

@@ -3,6 +3,7 @@
  * Leak loop: 2,000 ECDSA signatures through every signing path of the raw binding — one-hop
  * async sign(), signSync(), C_SignInit + C_Sign (sync and async), a multi-part token digest,
  * verify(), signTo() answering through a completion sink — plus the error paths (argument TypeErrors, module errors), then close().
+ * Engine threads beyond one per core end and start again throughout (a 5 ms idle timeout).
  * Every signature is checked with node:crypto. For scripts/valgrind.sh; runs standalone too:
  *   node test/leak/sign-loop.js [count]
  */
@@ -34,7 +35,9 @@ function signTo(p11, ...args) {
 }
 
 (async () => {
-  const { p11, session, binding } = openModule();
+  // Threads beyond one per core end after 5 ms idle, so the bursts of eight below start them and
+  // the synchronous calls between retire them, again and again (native/async/engine.cc).
+  const { p11, session, binding } = openModule({ threadIdleMs: 5 });
   useSink(binding);
   const { privateKey, publicKey, key } = ecKeyPair(p11, session, 'leak-sign');
   let signed = 0;
@@ -96,8 +99,9 @@ function signTo(p11, ...args) {
     }
   }
   p11.C_CloseSession(session);
+  const { threadsRetired } = binding.engineInfo();
   const { drained } = p11.close();
-  console.log(JSON.stringify({ signed, invalid, drained }));
+  console.log(JSON.stringify({ signed, invalid, drained, threadsRetired }));
   if (invalid !== 0 || !drained) process.exitCode = 1;
 })().catch((error) => {
   console.error(error);
