@@ -10,7 +10,7 @@ import * as os from 'os';
 
 import { CKF_RW_SESSION, CKM_ECDSA, CKU_USER, PKCS11, engineInfo, setThreadCount, setThreadIdleTimeout } from '../lib';
 import type { Handle } from '../lib';
-import { ecPublicKeyObject, generateEcKeyPair, ulongArgMessage } from './support/binding-helpers';
+import { ecPublicKeyObject, findSlotByLabel, generateEcKeyPair, ulongArgMessage } from './support/binding-helpers';
 import { ShimControl, applyShimEnv, buildShim } from './support/shim';
 import { TestToken, createTestToken } from './support/softhsm';
 
@@ -39,8 +39,7 @@ beforeAll(() => {
   m = new PKCS11();
   m.load(shimPath);
   m.C_Initialize();
-  const slot = m.C_GetSlotList(true).find((id) => m.C_GetTokenInfo(id).label === token.label);
-  if (slot === undefined) throw new Error('token not found behind the shim');
+  const slot = findSlotByLabel(m, token.label);
   sessions = Array.from({ length: 16 }, () => m.C_OpenSession(slot, CKF_RW_SESSION));
   m.C_Login(sessions[0], CKU_USER, token.userPin);
   const pair = generateEcKeyPair(m, sessions[0], 'P-256');
