@@ -334,6 +334,15 @@ function formatSoak(s: SoakResult): string {
   const growth = (s.rssAfterGcMb ?? s.rssAfterMb) - s.rssBeforeMb;
   const sessions = (v: number | null) => (v === null ? 'not reported' : String(v));
   const tokenSame = s.tokenSessions.before === null || s.tokenSessions.after === s.tokenSessions.before;
+  const count = (v: number | null) => (v === null ? 'not listed' : String(v));
+  const noGrowth = (v: { before: number | null; after: number | null }) => v.before === null || v.after === null || v.after <= v.before;
+  // Threads other than the engine's: Node's, libuv's, the flusher.
+  const others = (processThreads: number | null, engineThreads: number) => (processThreads === null ? null : processThreads - engineThreads);
+  const otherThreads = {
+    before: others(s.processThreads.before, s.engineThreads.before),
+    after: others(s.processThreads.after, s.engineThreads.after),
+  };
+  const handlesKept = noGrowth(s.fileDescriptors) && noGrowth(otherThreads) && s.engineThreads.after <= s.engineThreads.cap;
   return [
     `soak: ${s.count.toLocaleString('en-US')} signatures at concurrency ${s.concurrency} in ${s.seconds.toFixed(1)} s (${whole(s.signsPerSec)}/s)`,
     `  RSS before ${s.rssBeforeMb.toFixed(1)} MB, after ${s.rssAfterMb.toFixed(1)} MB, after GC ${s.rssAfterGcMb?.toFixed(1) ?? '-'} MB` +
@@ -344,6 +353,9 @@ function formatSoak(s: SoakResult): string {
       // V8 grows its nursery to the allocation rate (bounded by --max-semi-space-size); that part
       // of RSS is sizing, not retention. The rest is what a leak would show in.
       `; outside V8's young generation: ${(growth - (s.newSpaceMb.after - s.newSpaceMb.before)).toFixed(1)} MB`,
+    `  threads: the engine's ${s.engineThreads.before} → ${s.engineThreads.after} (cap ${s.engineThreads.cap}), ` +
+      `the process's others ${count(otherThreads.before)} → ${count(otherThreads.after)}; file descriptors ${count(s.fileDescriptors.before)} → ${count(s.fileDescriptors.after)}`,
     `${tokenSame && s.poolSessions.after <= s.poolSessions.before ? 'PASS' : 'MISS'}  no session growth`,
+    `${handlesKept ? 'PASS' : 'MISS'}  no growth in file descriptors or threads (the engine's within its cap)`,
   ].join('\n');
 }

@@ -155,4 +155,45 @@ describe('npm run bench (smoke)', () => {
       fs.rmSync(out, { recursive: true, force: true });
     }
   }, 300_000);
+
+  test('--soak reports memory, sessions, threads and file descriptors before and after, with a verdict on each', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pkcs11-napi-bench-smoke-'));
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, '--soak', '1000', '--json', '--out', out], {
+        cwd: ROOT,
+        timeout: 240_000,
+        maxBuffer: 16 << 20,
+      });
+      type Pair = { before: number | null; after: number | null };
+      const { soak } = JSON.parse(fs.readFileSync(stdout.trim(), 'utf8')) as {
+        soak: {
+          count: number;
+          poolSessions: Pair;
+          processThreads: Pair;
+          fileDescriptors: Pair;
+          engineThreads: { before: number; after: number; cap: number };
+        };
+      };
+      expect(soak.count).toBe(1000);
+      expect(soak.poolSessions).toEqual({ before: 64, after: 64 });
+      const listed = process.platform === 'linux'; // /proc/self/task and /proc/self/fd
+      for (const pair of [soak.processThreads, soak.fileDescriptors]) {
+        if (!listed) continue;
+        expect(pair.before).toBeGreaterThan(0);
+        expect(pair.after).toBeGreaterThan(0);
+      }
+      // Every engine thread is one of the process's, and the engine never passes its cap.
+      expect(soak.engineThreads.before).toBeGreaterThanOrEqual(1);
+      expect(soak.engineThreads.after).toBeLessThanOrEqual(soak.engineThreads.cap);
+      if (listed) expect(soak.processThreads.after!).toBeGreaterThan(soak.engineThreads.after);
+      // A thousand signatures after the warm-up leave no descriptor open (SoftHSM2 opens and
+      // closes the key's file on every signature).
+      if (listed) expect(soak.fileDescriptors.after!).toBeLessThanOrEqual(soak.fileDescriptors.before!);
+      expect(stderr).toMatch(/^(PASS|MISS) {2}no session growth$/m);
+      expect(stderr).toMatch(/^(PASS|MISS) {2}no growth in file descriptors or threads \(the engine's within its cap\)$/m);
+      expect(stderr).toMatch(/^ {2}threads: the engine's \d+ → \d+ \(cap \d+\), the process's others \d+ → \d+; file descriptors \d+ → \d+$/m);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

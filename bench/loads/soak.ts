@@ -2,11 +2,13 @@
  * The soak: N signatures through the pool at a fixed concurrency, watching for leaks. RSS is
  * taken after a warm-up (so the first-use allocations, threads and sessions are in "before"),
  * then after the run both as found and after a full GC: a leak shows in both, garbage only in
- * the first. Sessions: the token's own count (C_GetTokenInfo) when it reports one, and the
- * pool's.
+ * the first. Native handles: sessions (the token's own count, C_GetTokenInfo, when it reports
+ * one, and the pool's), the process's threads and the engine's, and open file descriptors.
  */
+import * as fs from 'fs';
 import { getHeapSpaceStatistics } from 'v8';
 
+import { engineInfo } from '../../lib';
 import type { Ulong } from '../../lib/native/types';
 import { verifySignature } from '../mechanisms';
 import type { RunSpec } from '../types';
@@ -33,6 +35,15 @@ export interface SoakResult {
   /** C_GetTokenInfo's ulSessionCount; null when the token answers CK_UNAVAILABLE_INFORMATION. */
   tokenSessions: { before: number | null; after: number | null; afterClose: number | null };
   poolSessions: { before: number; after: number };
+  /** The process's threads (/proc/self/task) and open file descriptors (/proc/self/fd, /dev/fd); null where not listed. */
+  processThreads: { before: number | null; after: number | null };
+  fileDescriptors: { before: number | null; after: number | null };
+  /**
+   * The engine's worker threads (engineInfo().threads) and their cap. A call that runs past 5 ms
+   * (a worker preempted that long, on a busy VM) lets one more thread start, up to the cap; those
+   * end again once idle (setThreadIdleTimeout).
+   */
+  engineThreads: { before: number; after: number; cap: number };
 }
 
 // Enough to cycle through the (fixed) young generation many times, so its pages are resident.
@@ -44,6 +55,21 @@ function tokenSessions(spec: SoakSpec): number | null {
   const count: Ulong = loadModule(spec.target.modulePath, spec.deepBind).findSlot(spec.target.token).tokenInfo().sessionCount;
   return typeof count === 'number' ? count : null; // a bigint here is CK_UNAVAILABLE_INFORMATION
 }
+
+/** Entries of a /proc-style listing, or null where the platform has none. */
+function entries(dir: string): number | null {
+  try {
+    return fs.readdirSync(dir).length;
+  } catch {
+    return null;
+  }
+}
+
+const handles = () => ({
+  threads: entries('/proc/self/task'),
+  fds: entries(process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd'),
+  engine: engineInfo(),
+});
 
 function settle(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -73,7 +99,14 @@ export async function soak(load: NodeLoad, spec: SoakSpec): Promise<SoakResult> 
   };
   try {
     await signMany(WARMUP_SIGNS);
-    const before = { token: tokenSessions(spec), pool: pool.stats().sessions, rss: settle(), memory: process.memoryUsage(), newSpace: newSpaceMb() };
+    const before = {
+      token: tokenSessions(spec),
+      pool: pool.stats().sessions,
+      handles: handles(),
+      rss: settle(),
+      memory: process.memoryUsage(),
+      newSpace: newSpaceMb(),
+    };
     const t0 = performance.now();
     const last = await signMany(spec.count);
     const seconds = (performance.now() - t0) / 1000;
@@ -82,7 +115,7 @@ export async function soak(load: NodeLoad, spec: SoakSpec): Promise<SoakResult> 
     const rssAfterGcMb = hasGc ? settle() : null;
     const memory = process.memoryUsage();
     const newSpace = newSpaceMb();
-    const after = { token: tokenSessions(spec), pool: pool.stats().sessions };
+    const after = { token: tokenSessions(spec), pool: pool.stats().sessions, handles: handles() };
     if (!last || !verifySignature(spec.mechanism, Buffer.from(spec.spkiBase64, 'base64'), last)) {
       throw new Error('the last soak signature does not verify');
     }
@@ -100,6 +133,9 @@ export async function soak(load: NodeLoad, spec: SoakSpec): Promise<SoakResult> 
       newSpaceMb: { before: before.newSpace, after: newSpace },
       tokenSessions: { before: before.token, after: after.token, afterClose: tokenSessions(spec) },
       poolSessions: { before: before.pool, after: after.pool },
+      processThreads: { before: before.handles.threads, after: after.handles.threads },
+      fileDescriptors: { before: before.handles.fds, after: after.handles.fds },
+      engineThreads: { before: before.handles.engine.threads, after: after.handles.engine.threads, cap: after.handles.engine.maxThreads },
     };
   } catch (error) {
     await prepared.close().catch(() => undefined);
