@@ -150,6 +150,54 @@ if (isMainThread) {
 `;
 }
 
+const BUSY_WORKERS = 60;
+
+/**
+ * Workers terminated while their JavaScript calls into the binding without pause (async signs,
+ * 16 at a time, and a synchronous one between batches). A call that enters the binding as the
+ * environment stops finds N-API refusing (the type-tag check, then throwing the error): the
+ * addon must not let that abort the process.
+ */
+function busyScript(token: TestToken): string {
+  return `
+'use strict';
+const crypto = require('crypto');
+const { Worker, isMainThread, parentPort } = require('worker_threads');
+const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
+const { C } = kit;
+const digest = crypto.createHash('sha256').update('signed from a busy worker').digest();
+
+if (isMainThread) {
+  (async () => {
+    const results = { exitCodes: [], errors: [] };
+    for (let w = 0; w < ${BUSY_WORKERS}; w++) {
+      const worker = new Worker(__filename);
+      const exited = new Promise((resolve) => worker.on('exit', (code) => { results.exitCodes.push(code); resolve(); }));
+      worker.on('error', (e) => results.errors.push(String(e && e.stack || e)));
+      worker.on('message', (m) => {
+        if (m.error) results.errors.push(m.error);
+        // Signing at full speed: stop it 0-40 ms later, wherever its JavaScript is.
+        if (m.signing) setTimeout(() => worker.terminate(), Math.random() * 40);
+      });
+      await exited;
+    }
+    process.stdout.write('REPORT ' + JSON.stringify(results) + '\\n');
+  })();
+} else {
+  (async () => {
+    const { p11, slot } = kit.openToken(${JSON.stringify(token.modulePath)}, ${JSON.stringify(token.label)});
+    const session = kit.openSession(p11, slot, ${JSON.stringify(token.userPin)});
+    const { privateKey } = kit.ecKeyPair(p11, session);
+    parentPort.postMessage({ signing: true });
+    for (;;) {
+      await Promise.all(Array.from({ length: 16 }, () => p11.sign(session, C.CKM_ECDSA, privateKey, digest)));
+      p11.signSync(session, C.CKM_ECDSA, privateKey, digest);
+    }
+  })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+}
+`;
+}
+
 // One token and one scratch directory for the file's child processes.
 let token: TestToken;
 let dir: string;
@@ -198,5 +246,15 @@ describe('worker_threads in a process whose main thread never loads the addon', 
     expect(report).toEqual(
       Array.from({ length: SOLO_WORKERS }, (_, w) => ({ signed: 8, errors: [], exitCode: w % 2 === 1 ? 1 : 0 })),
     );
+  });
+});
+
+describe('worker_threads terminated while their JavaScript calls into the binding', () => {
+  test(`${BUSY_WORKERS} workers, each terminated 0-40 ms into signing at full speed: the process does not abort`, () => {
+    const run = runScript('busy.js', busyScript(token));
+    expect({ status: run.status, signal: run.signal, stderr: (run.stderr ?? '').slice(-3000) }).toEqual({ status: 0, signal: null, stderr: '' });
+    const line = (run.stdout ?? '').split('\n').find((l) => l.startsWith('REPORT '));
+    // Exit code 1: each one was terminated (none ended on an error of its own).
+    expect(JSON.parse(line!.slice(7))).toEqual({ exitCodes: Array(BUSY_WORKERS).fill(1), errors: [] });
   });
 });

@@ -73,7 +73,11 @@ Napi::Function ModuleObject::Define(Napi::Env env) {
 ModuleObject& ModuleObject::FromThis(const Napi::CallbackInfo& info, const char* function) {
   Napi::Value self = info.This();
   bool tagged = false;
-  if (self.IsObject()) napi_check_object_type_tag(info.Env(), self, &kModuleTag, &tagged);
+  // The check fails only when N-API refuses calls (the environment is stopping): say that, not
+  // that `this` is of the wrong type.
+  if (self.IsObject() && napi_check_object_type_tag(info.Env(), self, &kModuleTag, &tagged) != napi_ok) {
+    throw Napi::Error::New(info.Env());
+  }
   if (!tagged) {
     throw Napi::TypeError::New(info.Env(), std::string(function) + " must be called on a PKCS11 object");
   }
