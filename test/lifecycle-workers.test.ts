@@ -23,13 +23,16 @@ const CYCLES = 20;
 
 jest.setTimeout(60_000);
 
-function script(token: TestToken): string {
-  return `
+/** The first lines of every child script: node:crypto, worker_threads and the binding's kit. */
+const PREAMBLE = `
 'use strict';
 const crypto = require('crypto');
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
 const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
-const { C } = kit;
+const { C } = kit;`;
+
+function script(token: TestToken): string {
+  return `${PREAMBLE}
 const KEY_LABEL = 'worker-key';
 const message = Buffer.from('signed from a worker thread');
 const digest = crypto.createHash('sha256').update(message).digest();
@@ -102,12 +105,7 @@ if (isMainThread) {
 const SOLO_WORKERS = 40;
 
 function soloScript(token: TestToken): string {
-  return `
-'use strict';
-const crypto = require('crypto');
-const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
-const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
-const { C } = kit;
+  return `${PREAMBLE}
 const digest = crypto.createHash('sha256').update('signed from a worker thread').digest();
 
 if (isMainThread) {
@@ -159,12 +157,7 @@ const BUSY_WORKERS = 60;
  * addon must not let that abort the process.
  */
 function busyScript(token: TestToken): string {
-  return `
-'use strict';
-const crypto = require('crypto');
-const { Worker, isMainThread, parentPort } = require('worker_threads');
-const kit = require(${JSON.stringify(path.join(ROOT, 'test', 'support', 'child-kit.js'))});
-const { C } = kit;
+  return `${PREAMBLE}
 const digest = crypto.createHash('sha256').update('signed from a busy worker').digest();
 
 if (isMainThread) {
