@@ -251,3 +251,100 @@ test('a worker thread that ends while its signTo call is in the module: the call
     control.cleanup();
   }
 });
+
+describe('signToBatch: many signTo calls in one', () => {
+  const FIELDS = 6;
+  /** fields and data for [session, mechanism, key, ticket, bytes] requests, data packed back to back. */
+  function pack(requests: [Handle, number, Handle, number, Buffer][]): [Float64Array, Uint8Array] {
+    const fields = new Float64Array(requests.length * FIELDS);
+    const data = new Uint8Array(requests.reduce((n, r) => n + r[4].length, 0));
+    let at = 0;
+    requests.forEach(([session, mechanism, key, ticket, input], i) => {
+      fields.set([Number(session), mechanism, Number(key), ticket, at, input.length], i * FIELDS);
+      data.set(input, at);
+      at += input.length;
+    });
+    return [fields, data];
+  }
+  const signToBatch = (...args: unknown[]) => () => (tm.p11.signToBatch as (...a: unknown[]) => void)(...args);
+
+  test('each request is signed over its own data and answered under its ticket; count limits what is read', async () => {
+    const messages = Array.from({ length: 40 }, (_, i) => bytes(30 + i, 200 + i));
+    const [fields, data] = pack(messages.map((m, i) => [sessions[i % sessions.length], C.CKM_ECDSA, ec.privateKey, 1000 + i, sha256(m)]));
+    tm.p11.signToBatch(36, fields, data); // the last four are not part of the batch
+    const got = await answered(36);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answers.length).toBe(36);
+    expect(got.map((a) => a.ticket).sort((a, b) => a - b)).toEqual(messages.slice(0, 36).map((_, i) => 1000 + i));
+    expect(got.filter((a) => a.failed || !ecdsaValid(ec, messages[a.ticket - 1000], a.value))).toEqual([]);
+  });
+
+  test("a session's requests run in the order of the batch; a failed one answers with a Pkcs11Error of sign", async () => {
+    const digest = sha256(Buffer.from('batch order'));
+    const [fields, data] = pack([
+      [tm.session, C.CKM_ECDSA, ec.privateKey, 1, digest],
+      [tm.session, C.CKM_ECDSA, 0x7fff_fff0, 2, digest], // no such key
+      [tm.session, C.CKM_ECDSA, ec.privateKey, 3, digest],
+    ]);
+    binding.startCompletionPolling(); // one settlement for all three, as in the signTo test above
+    try {
+      tm.p11.signToBatch(3, fields, data);
+      for (const deadline = Date.now() + 10_000; tm.p11.callsInFlight > 0 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(binding.pollCompletions()).toBe(3);
+    } finally {
+      binding.stopCompletionPolling();
+    }
+    const got = await answered(3);
+    expect(got.map((a) => [a.ticket, a.failed, a.via])).toEqual([
+      [1, false, 'batch'],
+      [2, true, 'one'],
+      [3, false, 'batch'],
+    ]);
+    expectPkcs11Error(got[1].value, 'CKR_OBJECT_HANDLE_INVALID', 'sign');
+  });
+
+  test('a bad field is a TypeError naming it, and then no request of the batch was submitted', async () => {
+    const digest = sha256(Buffer.from('refused'));
+    const good: [Handle, number, Handle, number, Buffer] = [tm.session, C.CKM_ECDSA, ec.privateKey, 7, digest];
+    const cases: [number, number, string][] = [
+      [0, -1, "signToBatch: argument 'fields[6]' must be a session handle (a non-negative integer)"],
+      [1, 1.5, "signToBatch: argument 'fields[7]' must be a mechanism type (a non-negative integer)"],
+      [2, NaN, "signToBatch: argument 'fields[8]' must be a key handle (a non-negative integer)"],
+      [3, 2 ** 32, "signToBatch: argument 'fields[9]' must be a ticket, an integer from 0 to 4294967295"],
+      [4, 65, "signToBatch: argument 'fields[10]' must be an offset within 'data'"],
+      [5, 33, "signToBatch: argument 'fields[11]' must be a length that stays within 'data'"],
+    ];
+    for (const [field, value, message] of cases) {
+      const [fields, data] = pack([good, [tm.session, C.CKM_ECDSA, ec.privateKey, 8, digest]]);
+      fields[FIELDS + field] = value;
+      expectTypeError(thrownBy(signToBatch(2, fields, data)), message);
+    }
+    const [fields, data] = pack([good]);
+    expectTypeError(thrownBy(signToBatch(2, fields, data)), "signToBatch: argument 'count' must be at most the number of requests in 'fields' (6 numbers each)");
+    expectTypeError(thrownBy(signToBatch(-1, fields, data)), ulongArgMessage('signToBatch', 'count'));
+    expectTypeError(thrownBy(signToBatch(1, Array.from(fields), data)), "signToBatch: argument 'fields' must be a Float64Array");
+    expectTypeError(thrownBy(signToBatch(1, fields, Buffer.from(data).toString('hex'))), "signToBatch: argument 'data' must be a Uint8Array");
+    const detached = new Uint8Array(data);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expectTypeError(thrownBy(signToBatch(1, fields, detached)), "signToBatch: argument 'data' must be a Uint8Array that is not detached");
+    // Ticket 7 (valid in every refused batch) was never queued: a later call on its session
+    // answers, and 7 does not.
+    tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 9);
+    await answered(1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answers.map((a) => a.ticket)).toEqual([9]);
+  });
+
+  test('an empty batch submits nothing; a module not loaded refuses the batch', async () => {
+    const [fields, data] = pack([[tm.session, C.CKM_ECDSA, ec.privateKey, 11, sha256(Buffer.from('none'))]]);
+    tm.p11.signToBatch(0, fields, data);
+    expect(tm.p11.callsInFlight).toBe(0);
+    const unloaded = new binding.PKCS11();
+    expect(String(thrownBy(() => unloaded.signToBatch(1, fields, data)))).toBe("Error: signToBatch: no PKCS#11 module is loaded (call load(path) first)");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answers).toEqual([]);
+  });
+});

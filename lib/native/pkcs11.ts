@@ -175,6 +175,13 @@ export interface NativePKCS11 {
    * failure reaches the sink as a Pkcs11Error whose function is `sign`, like sign()'s.
    */
   signTo(session: Handle, mechanism: Mechanism, key: Handle, data: Bytes, ticket: number): void;
+  /**
+   * `count` signTo() calls at once (lib/pool/sign-batch.ts): `fields` holds six numbers a request
+   * (session, mechanism type, key, ticket, and the offset and length of its data in `data`); the
+   * mechanism takes no parameter. All are checked first: a TypeError naming the bad field, and
+   * then none was submitted.
+   */
+  signToBatch(count: number, fields: Float64Array, data: Uint8Array): void;
 
   // Verifying signatures and MACs: true when valid, false for CKR_SIGNATURE_INVALID / _LEN_RANGE
   C_VerifyInit(session: Handle, mechanism: Mechanism, key: Handle): void;

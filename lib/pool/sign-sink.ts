@@ -1,6 +1,7 @@
 import { binding } from '../binding';
 import type { NativePKCS11 } from '../native/pkcs11';
 import type { Bytes, Handle, Mechanism } from '../native/types';
+import { SignBatch } from './sign-batch';
 
 /**
  * The pool's signatures without a promise each (native/async/completion_sink.h). `signTo` hands
@@ -32,6 +33,7 @@ class SinkState {
   readonly clients: (SignSinkClient<unknown> | undefined)[] = [];
   readonly requests: unknown[] = [];
   readonly freeTickets: number[] = [];
+  readonly batch = new SignBatch((ticket, error) => this.deliver(ticket, error, true));
   private slab: ArrayBuffer | undefined;
   private slabWords = new Uint32Array(0);
   private slabBytes = new Uint8Array(0);
@@ -113,7 +115,8 @@ function sinkState(): SinkState {
 /**
  * C_SignInit + C_Sign on an engine thread, like `native.sign`, answering `client` with `request`
  * instead of through a promise. Throws (a TypeError) when the binding refuses the arguments; then
- * the client hears nothing.
+ * the client hears nothing. Otherwise the client hears exactly once, also when a batch the call
+ * was staged in (sign-batch.ts) is refused when it goes to the binding.
  */
 export function signTo<R>(
   native: NativePKCS11,
@@ -128,6 +131,8 @@ export function signTo<R>(
   const ticket = state.freeTickets.pop() ?? state.clients.length;
   state.clients[ticket] = client as SignSinkClient<unknown>;
   state.requests[ticket] = request;
+  if (state.batch.stage(native, session, mechanism, key, data, ticket)) return;
+  state.batch.flush(); // what is staged goes first: a session's calls keep their order
   try {
     native.signTo(session, mechanism, key, data, ticket);
   } catch (error) {

@@ -76,38 +76,55 @@ Engine::~Engine() { Shutdown(); }
 
 void Engine::Submit(Napi::Env env, std::unique_ptr<Job> job) {
   if (pending_++ == 0) completion_.Ref(env);
-  bool spawn = false;
-  bool spinning = false;
-  bool mayStart = true;
-  bool watching = false;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(queueMutex_);
-    queue_.push_back(std::move(job));
-    queued_.store(queue_.size(), std::memory_order_release);
-    // The spinning thread takes the first job in the queue, and only that one.
-    spinning = spinning_ && queue_.size() == 1;
-    // Threads start lazily: a new one only when every existing thread is busy, and only while
-    // the threads at hand (running a call that counts against the limit, or idle) are fewer than
-    // the calls allowed at once. A thread woken for an earlier job but not yet running it, or
-    // started but not yet running, still counts as idle, so compare the queue with the idle
-    // threads rather than asking whether any is idle: otherwise jobs submitted back to back
-    // could wait behind one that hangs in the module. At the thread limit one thread more is
-    // started while no idle thread would be left over once the others take their jobs: it
-    // watches for calls that run long. (Counting threads as idle only once they ran, a burst of
-    // 64 submits started all eight threads for two calls at once. Starting the watcher only
-    // when no thread was idle, a single core's one thread took the first of four calls, hung in
-    // it, and the other three waited with nobody to notice.)
-    mayStart = MayStartLocked();
-    watching = watching_;
-    if (queue_.size() > idleThreads_ && threads_.size() < maxThreads_) {
-      spawn = idleThreads_ == 0 || ActiveLocked(std::chrono::steady_clock::now()) + idleThreads_ <= LimitLocked();
-    }
-    if (spawn) StartThreadLocked();
+    wake = EnqueueLocked(std::move(job));
   }
+  if (wake) queueReady_.notify_one();
+}
+
+void Engine::SubmitAll(Napi::Env env, std::vector<std::unique_ptr<Job>>& jobs) {
+  if (jobs.empty()) return;
+  if (pending_ == 0) completion_.Ref(env);
+  pending_ += jobs.size();
+  unsigned wakes = 0;
+  {
+    // One lock for the batch: the workers take this lock between calls, and the JS thread
+    // taking it once per signature met them there (a futex wait) several times a batch.
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    for (auto& job : jobs) wakes += EnqueueLocked(std::move(job)) ? 1 : 0;
+  }
+  jobs.clear();
+  for (; wakes > 0; --wakes) queueReady_.notify_one();
+}
+
+bool Engine::EnqueueLocked(std::unique_ptr<Job> job) {
+  queue_.push_back(std::move(job));
+  queued_.store(queue_.size(), std::memory_order_release);
+  // The spinning thread takes the first job in the queue, and only that one.
+  bool spinning = spinning_ && queue_.size() == 1;
+  // Threads start lazily: a new one only when every existing thread is busy, and only while
+  // the threads at hand (running a call that counts against the limit, or idle) are fewer than
+  // the calls allowed at once. A thread woken for an earlier job but not yet running it, or
+  // started but not yet running, still counts as idle, so compare the queue with the idle
+  // threads rather than asking whether any is idle: otherwise jobs submitted back to back
+  // could wait behind one that hangs in the module. At the thread limit one thread more is
+  // started while no idle thread would be left over once the others take their jobs: it
+  // watches for calls that run long. (Counting threads as idle only once they ran, a burst of
+  // 64 submits started all eight threads for two calls at once. Starting the watcher only
+  // when no thread was idle, a single core's one thread took the first of four calls, hung in
+  // it, and the other three waited with nobody to notice.)
+  bool mayStart = MayStartLocked();
+  bool spawn = false;
+  if (queue_.size() > idleThreads_ && threads_.size() < maxThreads_) {
+    spawn = idleThreads_ == 0 || ActiveLocked(std::chrono::steady_clock::now()) + idleThreads_ <= LimitLocked();
+  }
+  if (spawn) StartThreadLocked();
   // A spinning thread will see the job by itself; waking a sleeping one as well would only
   // have it find the queue empty again. At the limit the thread that finishes a call takes the
   // job; a sleeping thread is woken only to watch for calls that run long, if none does yet.
-  if (!spawn && !spinning && (mayStart || !watching)) queueReady_.notify_one();
+  return !spawn && !spinning && (mayStart || !watching_);
 }
 
 void Engine::ReplaceStuckThreads(unsigned count) {

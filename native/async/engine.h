@@ -64,6 +64,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // JS thread only. The job settles through its own promise or through sink().
   void Submit(Napi::Env env, std::unique_ptr<Job> job);
+  // JS thread only: Submit for each job, in order, under one lock of the queue. Empties `jobs`.
+  void SubmitAll(Napi::Env env, std::vector<std::unique_ptr<Job>>& jobs);
   // JS thread only: where jobs submitted with a ticket (signTo) deliver their outcome.
   CompletionSink& sink() { return sink_; }
   // Environment teardown: stop the threads; unfinished jobs are abandoned, never settled.
@@ -126,6 +128,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   };
 
   Engine() = default;
+  // Queues the job (starting a thread if it needs one); true when a sleeping thread should be woken.
+  bool EnqueueLocked(std::unique_ptr<Job> job);
   void StartThreadLocked();
   void WorkerLoop(Worker& worker);
   bool WaitForWorkLocked(std::unique_lock<std::mutex>& lock);

@@ -16,6 +16,11 @@ class Mechanism {
  public:
   // `value`: a mechanism number, or { mechanism, parameter? }.
   void Parse(const Args& args, const Napi::Value& value, const char* name);
+  // A mechanism without a parameter, its type already checked (signToBatch).
+  void SetType(CK_MECHANISM_TYPE type) {
+    type_ = type;
+    layout_ = Layout::None;
+  }
   // Points the CK_MECHANISM (and any parameter structure) at this object's storage. Call it
   // where the pointer is used: after a move the old addresses are stale.
   CK_MECHANISM* Bind();

@@ -1,9 +1,13 @@
 // Signing: the standard C_Sign* functions, sign-with-recovery, and the one-hop sign() that runs
 // C_SignInit and C_Sign in a single engine job, so the JS thread does no PKCS#11 work at all;
-// signTo() is the same job answering through the completion sink (the signing pool's path).
+// signTo() is the same job answering through the completion sink (the signing pool's path), and
+// signToBatch() hands over many of those at once.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <string>
 
 #include "call_shapes.h"
 #include "method_tables.h"
@@ -144,6 +148,73 @@ Napi::Value SignToEntry(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// signToBatch(count, fields, data): `count` signTo() calls in one (lib/pool/sign-batch.ts).
+// `fields`, a Float64Array, holds kBatchFields numbers a request: session, mechanism type (one
+// without a parameter), key, ticket, and where the data to sign lies in `data` (a Uint8Array):
+// offset and length. Each crossing into the addon cost the JS thread more than the job it
+// submits (the call, the type-tag check of `this`, parsing five arguments, a lock of the queue
+// the workers also take); a batch pays those once. Everything is checked before anything is
+// submitted: a bad field is a TypeError naming it, and then no request of the batch was.
+constexpr size_t kBatchFields = 6;
+
+Napi::Value SignToBatchEntry(const Napi::CallbackInfo& info) {
+  constexpr const char* kName = "signToBatch";
+  Napi::Env env = info.Env();
+  ModuleObject& module = ModuleObject::FromThis(info, kName);
+  Args args(info, kName);
+  CK_ULONG count = args.Ulong(0, "count");
+  Napi::Value fieldsValue = info[1];
+  if (!fieldsValue.IsTypedArray() || fieldsValue.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    args.Fail("fields", "a Float64Array");
+  }
+  Napi::Value dataValue = info[2];
+  if (!dataValue.IsTypedArray() || dataValue.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    args.Fail("data", "a Uint8Array");
+  }
+  Napi::Float64Array fields = fieldsValue.As<Napi::Float64Array>();
+  Napi::Uint8Array data = dataValue.As<Napi::Uint8Array>();
+  if (data.ArrayBuffer().IsDetached()) args.Fail("data", "a Uint8Array that is not detached");
+  if (count > fields.ElementLength() / kBatchFields) {
+    args.Fail("count", "at most the number of requests in 'fields' (" + std::to_string(kBatchFields) + " numbers each)");
+  }
+  const std::shared_ptr<Library>& library = module.RequireReady(env, kName);
+  Engine& engine = GetEngine(env);
+  if (!engine.sink().registered()) {
+    throw Napi::Error::New(env, "signToBatch: no completion sink is registered (setSignSink)");
+  }
+  // A handle or mechanism type must be a whole number that a double holds exactly and a CK_ULONG
+  // holds at all (32 bits on Windows).
+  const double maxUlong = std::min(9007199254740991.0, static_cast<double>(std::numeric_limits<CK_ULONG>::max()));
+  const double* field = count > 0 ? fields.Data() : nullptr;
+  const uint8_t* bytes = data.Data();
+  const size_t dataBytes = data.ByteLength();
+  std::vector<std::unique_ptr<Job>> jobs;
+  jobs.reserve(count);
+  for (CK_ULONG i = 0; i < count; ++i, field += kBatchFields) {
+    auto whole = [&](size_t k, double max, const char* expected) -> CK_ULONG {
+      double value = field[k];
+      if (!(value >= 0 && value <= max) || value != std::floor(value)) {
+        std::string name = "fields[" + std::to_string(i * kBatchFields + k) + "]";
+        args.Fail(name.c_str(), expected);
+      }
+      return static_cast<CK_ULONG>(value);
+    };
+    OneShotSignOp op;
+    op.init.session = whole(0, maxUlong, "a session handle (a non-negative integer)");
+    op.init.mechanism.SetType(whole(1, maxUlong, "a mechanism type (a non-negative integer)"));
+    op.init.key = whole(2, maxUlong, "a key handle (a non-negative integer)");
+    auto ticket = static_cast<uint32_t>(whole(3, UINT32_MAX, "a ticket, an integer from 0 to 4294967295"));
+    CK_ULONG offset = whole(4, static_cast<double>(dataBytes), "an offset within 'data'");
+    CK_ULONG length = whole(5, static_cast<double>(std::min(dataBytes - offset, kMaxInputBytes)),
+                            "a length that stays within 'data'");
+    op.data.assign(bytes + offset, bytes + offset + length);
+    SessionKey key{library.get(), library->initialization(), op.init.session};
+    jobs.push_back(std::make_unique<SinkSignJob>(key, std::move(op), library, module.gate(), ticket));
+  }
+  engine.SubmitAll(env, jobs);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void AddSignMethods(MethodTable& table) {
@@ -156,6 +227,7 @@ void AddSignMethods(MethodTable& table) {
   AddAsyncAs<OneShotSignOp>(table, "sign");
   table.emplace_back("signSync", &SyncEntry<OneShotSignOp>);
   table.emplace_back("signTo", &SignToEntry);
+  table.emplace_back("signToBatch", &SignToBatchEntry);
 }
 
 }  // namespace p11

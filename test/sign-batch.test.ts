@@ -1,0 +1,192 @@
+/**
+ * The pool's staging of signTo() calls (lib/pool/sign-batch.ts): calls made in one turn of the
+ * event loop reach the binding in one signToBatch(), a session's calls keep their order whether
+ * staged or not, and a batch the binding refuses still answers every request. Against the real
+ * binding and SoftHSM2; the binding's methods are only counted, never replaced.
+ */
+import * as crypto from 'crypto';
+
+import { signTo, ticketsOutstanding } from '../lib/pool/sign-sink';
+import type { SignSinkClient } from '../lib/pool/sign-sink';
+import { binding } from '../lib/binding';
+import {
+  bytes,
+  C,
+  generateEcKeyPair,
+  GeneratedPair,
+  isNativeError,
+  NativePKCS11,
+  openTestModule,
+  TestModule,
+} from './support/binding-helpers';
+import type { Handle } from './support/binding-helpers';
+
+interface Outcome {
+  id: number;
+  signature?: Buffer;
+  error?: unknown;
+}
+
+const outcomes: Outcome[] = [];
+let waiter: { count: number; resolve: () => void } | undefined;
+const client: SignSinkClient<number> = {
+  signed(id, signature) {
+    outcomes.push({ id, signature });
+    wake();
+  },
+  signFailed(id, error) {
+    outcomes.push({ id, error });
+    wake();
+  },
+};
+function wake(): void {
+  if (waiter !== undefined && outcomes.length >= waiter.count) {
+    waiter.resolve();
+    waiter = undefined;
+  }
+}
+function settled(count: number): Promise<Outcome[]> {
+  return new Promise<void>((resolve, reject) => {
+    if (outcomes.length >= count) return resolve();
+    const timer = setTimeout(() => reject(new Error(`only ${outcomes.length} of ${count} outcomes arrived`)), 10_000);
+    waiter = { count, resolve: () => (clearTimeout(timer), resolve()) };
+  }).then(() => outcomes.slice());
+}
+
+/** Counts the binding's calls on this instance (they still run: the methods are the binding's own). */
+function countCalls(p11: NativePKCS11): { log: string[]; restore: () => void } {
+  const log: string[] = [];
+  const target = p11 as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const batch = target.signToBatch;
+  const one = target.signTo;
+  target.signToBatch = function (this: unknown, ...args: unknown[]) {
+    log.push(`batch ${args[0] as number}`);
+    return batch.apply(this, args);
+  };
+  target.signTo = function (this: unknown, ...args: unknown[]) {
+    log.push('one');
+    return one.apply(this, args);
+  };
+  return {
+    log,
+    restore: () => {
+      delete target.signToBatch;
+      delete target.signTo;
+    },
+  };
+}
+
+const sha256 = (data: Buffer): Buffer => crypto.createHash('sha256').update(data).digest();
+const valid = (pair: GeneratedPair, message: Buffer, signature: Buffer | undefined): boolean =>
+  signature !== undefined && crypto.verify('sha256', message, { key: pair.publicKeyObject, dsaEncoding: 'ieee-p1363' }, signature);
+
+let tm: TestModule;
+let ec: GeneratedPair;
+let sessions: Handle[];
+
+beforeAll(() => {
+  tm = openTestModule();
+  ec = generateEcKeyPair(tm.p11, tm.session, 'P-256');
+  sessions = [tm.session, tm.p11.C_OpenSession(tm.slot, C.CKF_SERIAL_SESSION)];
+});
+
+beforeEach(() => {
+  outcomes.length = 0;
+});
+
+afterEach(() => {
+  expect(ticketsOutstanding()).toBe(0);
+});
+
+afterAll(() => {
+  tm?.close();
+});
+
+test('calls made in one turn reach the binding together, each signed over its own data', async () => {
+  const calls = countCalls(tm.p11);
+  try {
+    const messages = Array.from({ length: 300 }, (_, i) => bytes(10 + (i % 50), i + 1));
+    messages.forEach((message, i) => signTo(tm.p11, sessions[i % 2], C.CKM_ECDSA, ec.privateKey, sha256(message), client, i));
+    expect(calls.log).toEqual(['batch 256']); // a full batch goes at once; the rest waits for the microtask
+    const got = await settled(messages.length);
+    expect(calls.log).toEqual(['batch 256', 'batch 44']);
+    expect(got.map((o) => o.id).sort((a, b) => a - b)).toEqual(messages.map((_, i) => i));
+    expect(got.filter((o) => o.error !== undefined || !valid(ec, messages[o.id], o.signature))).toEqual([]);
+  } finally {
+    calls.restore();
+  }
+});
+
+test('inputs too large to stage, or not in a Uint8Array, go alone, after what is staged', async () => {
+  const calls = countCalls(tm.p11);
+  try {
+    const message = bytes(64, 9);
+    const digest = sha256(message);
+    const large = bytes(5000, 3); // CKM_ECDSA signs what it is given: 5000 bytes go alone
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 0);
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, large, client, 1);
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest.buffer.slice(digest.byteOffset, digest.byteOffset + 32), client, 2);
+    signTo(tm.p11, tm.session, { mechanism: C.CKM_ECDSA }, ec.privateKey, digest, client, 3);
+    signTo(tm.p11, BigInt(tm.session), C.CKM_ECDSA, ec.privateKey, digest, client, 4);
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 5);
+    expect(calls.log).toEqual(['batch 1', 'one', 'one', 'one', 'one']);
+    const got = await settled(6);
+    expect(calls.log).toEqual(['batch 1', 'one', 'one', 'one', 'one', 'batch 1']);
+    // One session, so the module ran them in the order they were made.
+    expect(got.map((o) => o.id)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(got.map((o) => [o.error, o.signature?.length])).toEqual(got.map(() => [undefined, 64]));
+    expect([0, 2, 3, 4, 5].map((i) => valid(ec, message, got[i].signature))).toEqual([true, true, true, true, true]);
+  } finally {
+    calls.restore();
+  }
+});
+
+test('a refused argument still throws at once, and only that call is refused', async () => {
+  const digest = sha256(Buffer.from('refused'));
+  signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 0);
+  expect(() => signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, 'text' as unknown as Buffer, client, 1)).toThrow(
+    /^signTo: argument 'data' must be /,
+  );
+  const got = await settled(1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(outcomes.length).toBe(1);
+  expect(got[0].id).toBe(0);
+  expect(valid(ec, Buffer.from('refused'), got[0].signature)).toBe(true);
+});
+
+test('a batch the binding refuses as a whole: each request is tried alone and hears its own error', async () => {
+  const unloaded: NativePKCS11 = new binding.PKCS11();
+  const calls = countCalls(unloaded);
+  try {
+    const digest = sha256(Buffer.from('nowhere'));
+    for (let id = 0; id < 3; id++) signTo(unloaded, 1, C.CKM_ECDSA, 2, digest, client, id);
+    expect(outcomes).toEqual([]); // told later, never by a throw
+    const got = await settled(3);
+    expect(calls.log).toEqual(['batch 3', 'one', 'one', 'one']);
+    expect(got.map((o) => o.id)).toEqual([0, 1, 2]);
+    for (const o of got) {
+      expect(isNativeError(o.error, 'Error') && o.error.message).toBe('signTo: no PKCS#11 module is loaded (call load(path) first)');
+    }
+  } finally {
+    calls.restore();
+  }
+});
+
+test('calls for another module send what is staged for the first one first', async () => {
+  const other = openTestModule({ login: false });
+  const first = countCalls(tm.p11);
+  const second = countCalls(other.p11);
+  try {
+    const digest = sha256(Buffer.from('two modules'));
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 0);
+    signTo(other.p11, other.session, C.CKM_ECDSA, ec.privateKey, digest, client, 1);
+    expect([first.log, second.log]).toEqual([['batch 1'], []]);
+    const got = await settled(2);
+    expect([first.log, second.log]).toEqual([['batch 1'], ['batch 1']]);
+    expect(got.map((o) => o.id).sort()).toEqual([0, 1]);
+  } finally {
+    first.restore();
+    second.restore();
+    other.close();
+  }
+});
