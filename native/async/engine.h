@@ -207,6 +207,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // side allocates one per batch (see SettleAll).
   std::vector<std::unique_ptr<Job>> spareBatch_;
   bool wakeScheduled_ = false;
+  // The thread-safe function was called and SettleAll has not run since: the JS thread is woken
+  // (or about to be) for answers. Read by the workers without a lock, to choose how often to yield.
+  std::atomic<bool> jsWoken_{false};
   unsigned pollers_ = 0;  // callers polling for completions (see StartPolling)
   std::atomic<bool> polling_{false};  // pollers_ > 0, for the workers to read without doneMutex_
   std::chrono::steady_clock::time_point batchDue_;    // when the held-back completions must go
