@@ -7,7 +7,8 @@ import type { Bytes, Handle, Mechanism } from '../native/types';
  * crossing into the addon per request cost the JS thread more than the request's share of
  * everything else the addon does for it (native/ops/sign_ops.cc says what). Requests staged
  * here go to the binding together in a microtask queued by the first of them, so they reach
- * the module within the same turn of the event loop, in the order they were made.
+ * the module within the same turn of the event loop, in the order they were made. sign-sink.ts
+ * stages only while more than two calls are outstanding: below that there is nothing to batch.
  *
  * Only the common case is staged: handles and a mechanism type that are 32-bit numbers, and data
  * in a Uint8Array (a Buffer) of 1 to MAX_STAGED_BYTES bytes. Anything else goes to signTo() at

@@ -21,6 +21,8 @@ const HEADER_BYTES = 8;
 // Short signatures (every ECDSA P-256 and Ed25519 one) are copied byte by byte, sparing the
 // subarray that TypedArray#set needs.
 const LOOP_COPY_MAX = 64;
+// Calls are staged for a batch (sign-batch.ts) only while more than this many are outstanding.
+const STAGE_ABOVE = 2;
 
 /**
  * The tickets and the slab's views. Kept on the binding's exports rather than in this module:
@@ -131,7 +133,10 @@ export function signTo<R>(
   const ticket = state.freeTickets.pop() ?? state.clients.length;
   state.clients[ticket] = client as SignSinkClient<unknown>;
   state.requests[ticket] = request;
-  if (state.batch.stage(native, session, mechanism, key, data, ticket)) return;
+  // With one or two calls outstanding there is nothing to batch with (1.0 a batch when measured):
+  // staging would only add a microtask to the round trip that one request in flight pays in full.
+  const outstanding = state.clients.length - state.freeTickets.length;
+  if (outstanding > STAGE_ABOVE && state.batch.stage(native, session, mechanism, key, data, ticket)) return;
   state.batch.flush(); // what is staged goes first: a session's calls keep their order
   try {
     native.signTo(session, mechanism, key, data, ticket);

@@ -1,11 +1,12 @@
 // The addon's own worker threads for blocking PKCS#11 calls. libuv's shared pool (4 threads by
 // default) also serves fs and dns, and a slow network HSM would starve it, so signing runs here.
 //
-// Hand-over: the JS thread appends a job to a queue and wakes one idle thread. Calls of one
-// session run one at a time, in order: a job whose session is busy is parked behind it and run
-// by the thread that finishes the session's current call (no thread ever blocks on a session). Finished jobs go
-// to a completion list; the first one in an empty list schedules ONE thread-safe-function call,
-// which settles every job finished by the time it runs. While the workers have queued work,
+// Hand-over: the JS thread appends a job (or a batch of them: SubmitAll) to a queue and wakes
+// one idle thread. Calls of one session run one at a time, in order: a job whose session is busy
+// is parked behind it and run by the thread that finishes the session's current call (no thread
+// ever blocks on a session). Finished jobs go to a completion list; the first one in an empty
+// list schedules ONE thread-safe-function call, which settles every job finished by the time it
+// runs. While the workers have queued work,
 // that call waits for a batch (up to 32 completions, or a quarter of the time the queued work
 // keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
 // wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
@@ -19,7 +20,7 @@
 // spins at a time.
 //
 // While jobs are queued and calls compute, a worker that finishes a call yields its core (at
-// most every 100 µs): the JS thread, woken for answers or a timer, would otherwise wait for a
+// most every 100 µs while the JS thread is woken for answers, every 250 µs otherwise): the JS thread, woken for answers or a timer, would otherwise wait for a
 // worker's scheduler slice to end. setWorkerYield(false) turns it off (thread_policy.h says what
 // it costs).
 //
