@@ -136,7 +136,7 @@ test('inputs too large to stage, or not in a Uint8Array, go alone, after what is
     twoOutstanding();
     signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 0);
     signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, large, client, 1);
-    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest.buffer.slice(digest.byteOffset, digest.byteOffset + 32), client, 2);
+    signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest.buffer.slice(digest.byteOffset, digest.byteOffset + 32) as ArrayBuffer, client, 2);
     signTo(tm.p11, tm.session, { mechanism: C.CKM_ECDSA }, ec.privateKey, digest, client, 3);
     signTo(tm.p11, BigInt(tm.session), C.CKM_ECDSA, ec.privateKey, digest, client, 4);
     signTo(tm.p11, tm.session, C.CKM_ECDSA, ec.privateKey, digest, client, 5);

@@ -1,4 +1,5 @@
 import * as os from 'os';
+import { performance } from 'perf_hooks';
 
 /**
  * The engine's side of polling: while a poller is registered, finished calls wait for poll()

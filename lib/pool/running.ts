@@ -15,7 +15,9 @@ export class Running<T> {
   }
 
   delete(item: T): boolean {
-    const at = this.items.indexOf(item);
+    // The first slot by hand: with a pipeline of two it is nearly always there, and the call into
+    // Array#indexOf cost more than the search (2.5% of the JS thread at 64 in flight).
+    const at = this.items[0] === item ? 0 : this.items.indexOf(item);
     if (at < 0) return false;
     const last = this.items.pop() as T;
     if (at < this.items.length) this.items[at] = last; // order does not matter
