@@ -23,6 +23,8 @@ import { chart } from './report/svg';
 import { mechanismTable, TABLE_LEGEND } from './report/table';
 import { Plan, runSchedule, schedule, summarize } from './runner';
 import { runDuels } from './head-to-head';
+import { contenders, playOff } from './play-off';
+import type { PlayOff } from './play-off';
 import { evaluateTargets, formatTargets, ratioTargets } from './targets';
 import type { LoadName, RunResult, RunSpec } from './types';
 
@@ -220,8 +222,28 @@ export async function runBench(options: BenchOptions): Promise<number> {
     progress.end();
     const points = summarize(plan, samples);
     const rsaTitle = keys.rsa?.description ?? 'RSA';
+    // Each side's best concurrency, played off among the sweep's near-ties (play-off.ts).
+    const playOffs: PlayOff[] = [];
+    if (options.rounds > 0) {
+      const played = new Set<string>();
+      for (const target of ratioTargets(points, rsaTitle)) {
+        for (const side of [target.ours, target.base]) {
+          const key = `${target.mechanism} ${side.load}`;
+          if (side.picked !== 'best' || played.has(key)) continue;
+          played.add(key);
+          const candidates = contenders(points, target.mechanism, side.load);
+          if (candidates.length < 2) continue;
+          const result = await playOff(target.mechanism, side.load, candidates, async (concurrency) => {
+            return (await measure(side.load, { mechanism: target.mechanism, concurrency })).signsPerSec;
+          });
+          playOffs.push(result);
+          const runs = candidates.map((c) => `c=${c} ${result.runs[c].map((r) => whole(r)).join('/')}`).join(', ');
+          progress.note(`  play-off, ${key}: ${runs} signs/s → c=${result.winner}`);
+        }
+      }
+    }
     // The ratio targets again, each as rounds of two runs back to back (head-to-head.ts).
-    const duelTargets = options.rounds > 0 ? ratioTargets(points, rsaTitle) : [];
+    const duelTargets = options.rounds > 0 ? ratioTargets(points, rsaTitle, playOffs) : [];
     if (duelTargets.length) {
       say(`head to head: ${duelTargets.length} ratio target(s) × ${options.rounds} rounds of two runs`);
     }
@@ -271,7 +293,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
     );
     say();
 
-    const targets = evaluateTargets(points, rsaTitle, duels);
+    const targets = evaluateTargets(points, rsaTitle, duels, playOffs);
     say(`Targets (ours = SigningPool; ${duels.length ? 'ratios head to head, median of the rounds' : 'medians of this run'}${scenario === 'local SoftHSM2' ? '' : `; set for local SoftHSM2, shown for reference`}):`);
     say(formatTargets(targets));
     say();
@@ -311,6 +333,7 @@ export async function runBench(options: BenchOptions): Promise<number> {
       },
       points,
       targets,
+      playOffs,
       headToHead: duels,
       ca,
       charts,

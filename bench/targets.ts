@@ -1,11 +1,13 @@
 /**
  * The performance targets, judged from the run. "Ours" is the SigningPool, the API an application
- * uses; best = the concurrency with the highest median over the sweep. A ratio target is judged
+ * uses; best = the concurrency with the highest median over the sweep, or the winner of a
+ * play-off between the concurrencies close to it (play-off.ts). A ratio target is judged
  * on its head-to-head rounds when the run has them (head-to-head.ts), otherwise on the sweep's
  * medians; both are printed. Nothing here is asserted anywhere: the bench reports PASS or MISS,
  * people decide.
  */
 import type { Duel } from './head-to-head';
+import type { PlayOff } from './play-off';
 import { whole } from './report/format';
 import type { MechanismName } from './mechanisms';
 import type { Point } from './runner';
@@ -18,10 +20,12 @@ export interface TargetResult {
   detail: string;
 }
 
-/** One side of a ratio target: a load at a concurrency the sweep chose. */
+/** One side of a ratio target: a load at a concurrency the sweep (and a play-off) chose. */
 export interface Contender {
   load: LoadName;
   concurrency: number;
+  /** 'best': the load's best concurrency (play-off.ts may revise it); 'fixed': the target names it. */
+  picked: 'best' | 'fixed';
 }
 
 /** A target of the form "ours ≥ threshold × baseline". */
@@ -33,20 +37,25 @@ export interface RatioTarget {
   base: Contender;
 }
 
-/** The concurrency at which `load` had its highest median signs/s for `mechanism`. */
-function best(points: Point[], mechanism: MechanismName, load: LoadName): Contender | undefined {
+/**
+ * The concurrency at which `load` did best for `mechanism`: the play-off's winner when there was
+ * one (play-off.ts), else the highest median of the sweep.
+ */
+function best(points: Point[], mechanism: MechanismName, load: LoadName, playOffs: PlayOff[] = []): Contender | undefined {
+  const played = playOffs.find((p) => p.mechanism === mechanism && p.load === load);
+  if (played !== undefined) return { load, concurrency: played.winner, picked: 'best' };
   let top: Point | undefined;
   for (const p of points) {
     if (p.mechanism !== mechanism) continue;
     const value = p.loads[load]?.signsPerSec;
     if (value !== undefined && (!top || value > top.loads[load]!.signsPerSec)) top = p;
   }
-  return top && { load, concurrency: top.concurrency };
+  return top && { load, concurrency: top.concurrency, picked: 'best' };
 }
 
 function at(points: Point[], mechanism: MechanismName, load: LoadName, concurrency: number): Contender | undefined {
   const point = points.find((p) => p.mechanism === mechanism && p.concurrency === concurrency);
-  return point?.loads[load] ? { load, concurrency } : undefined;
+  return point?.loads[load] ? { load, concurrency, picked: 'fixed' } : undefined;
 }
 
 function signsPerSec(points: Point[], mechanism: MechanismName, c: Contender): number | undefined {
@@ -59,23 +68,26 @@ const VS_PKCS11JS = 'ECDSA peak ≥ 1.3 × pkcs11js best async';
 const rsaName = (rsaTitle: string, mechanism: 'rsa-pkcs' | 'rsa-pss') =>
   `${rsaTitle} ${mechanism === 'rsa-pkcs' ? 'PKCS#1 v1.5' : 'PSS'} peak ≥ 0.97 × raw C best`;
 
-/** The run's ratio targets with the contenders its sweep picked; the ones it lacks data for are left out. */
-export function ratioTargets(points: Point[], rsaTitle: string): RatioTarget[] {
+/**
+ * The run's ratio targets with the contenders its sweep (and any play-offs) picked; the ones it
+ * lacks data for are left out.
+ */
+export function ratioTargets(points: Point[], rsaTitle: string, playOffs: PlayOff[] = []): RatioTarget[] {
   const targets: RatioTarget[] = [];
   const add = (name: string, mechanism: MechanismName, threshold: number, ours?: Contender, base?: Contender) => {
     if (ours && base) targets.push({ name, mechanism, threshold, ours, base });
   };
-  const poolPeak = best(points, 'ecdsa', 'ours-pool');
-  add(PEAK, 'ecdsa', 0.95, poolPeak, best(points, 'ecdsa', 'raw-c'));
+  const poolPeak = best(points, 'ecdsa', 'ours-pool', playOffs);
+  add(PEAK, 'ecdsa', 0.95, poolPeak, best(points, 'ecdsa', 'raw-c', playOffs));
   add(ONE_IN_FLIGHT, 'ecdsa', 0.85, at(points, 'ecdsa', 'ours-pool', 1), at(points, 'ecdsa', 'raw-c', 1));
-  add(VS_PKCS11JS, 'ecdsa', 1.3, poolPeak, best(points, 'ecdsa', 'pkcs11js'));
+  add(VS_PKCS11JS, 'ecdsa', 1.3, poolPeak, best(points, 'ecdsa', 'pkcs11js', playOffs));
   for (const mechanism of ['rsa-pkcs', 'rsa-pss'] as const) {
     add(
       rsaName(rsaTitle, mechanism),
       mechanism,
       0.97,
-      best(points, mechanism, 'ours-pool'),
-      best(points, mechanism, 'raw-c'),
+      best(points, mechanism, 'ours-pool', playOffs),
+      best(points, mechanism, 'raw-c', playOffs),
     );
   }
   return targets;
@@ -111,14 +123,14 @@ function judgeRatio(points: Point[], target: RatioTarget, duel: Duel | undefined
   };
 }
 
-export function evaluateTargets(points: Point[], rsaTitle: string, duels: Duel[] = []): TargetResult[] {
-  const targets = ratioTargets(points, rsaTitle);
+export function evaluateTargets(points: Point[], rsaTitle: string, duels: Duel[] = [], playOffs: PlayOff[] = []): TargetResult[] {
+  const targets = ratioTargets(points, rsaTitle, playOffs);
   const judged = (name: string): TargetResult => {
     const target = targets.find((t) => t.name === name);
     if (target === undefined) return { name, pass: null, detail: 'not measured in this run' };
     return judgeRatio(points, target, duels.find((d) => d.name === name));
   };
-  const poolPeak = best(points, 'ecdsa', 'ours-pool');
+  const poolPeak = best(points, 'ecdsa', 'ours-pool', playOffs);
   const peak = poolPeak && points.find((p) => p.mechanism === 'ecdsa' && p.concurrency === poolPeak.concurrency)?.loads['ours-pool'];
   const results: TargetResult[] = [judged(PEAK)];
   results.push(

@@ -270,7 +270,7 @@ function yieldsInFreshProcess(enabled: unknown): YieldReport {
 
 test('by default a worker yields its core between calls while computing calls are queued (Linux); setWorkerYield(false) stops it', () => {
   const late = 'setWorkerYield: the worker threads are already running';
-  // 640 calls of 50-150 µs, one per core at a time, yielding at most every 100 µs: dozens of
+  // 640 calls of 50-150 µs, one per core at a time, yielding at most every 100 or 250 µs: dozens of
   // yields at the least. Only where the engine can tell that calls compute (Linux's probe); it
   // never yields while they wait.
   const byDefault = yieldsInFreshProcess('unset');

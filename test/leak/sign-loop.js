@@ -2,7 +2,7 @@
 /**
  * Leak loop: 2,000 ECDSA signatures through every signing path of the raw binding — one-hop
  * async sign(), signSync(), C_SignInit + C_Sign (sync and async), a multi-part token digest,
- * verify(), signTo() answering through a completion sink — plus the error paths (argument TypeErrors, module errors), then close().
+ * verify(), signTo() and signToBatch() answering through a completion sink — plus the error paths (argument TypeErrors, module errors), then close().
  * Engine threads beyond one per core end and start again throughout (a 5 ms idle timeout).
  * Every signature is checked with node:crypto. For scripts/valgrind.sh; runs standalone too:
  *   node test/leak/sign-loop.js [count]
@@ -32,6 +32,22 @@ function signTo(p11, ...args) {
     waiting.set(ticket, resolve);
     p11.signTo(...args, ticket);
   });
+}
+
+// signToBatch(): one call for several signTo() requests (six numbers each, the data packed).
+function signToBatch(p11, session, mechanism, key, inputs) {
+  const fields = new Float64Array(inputs.length * 6);
+  const data = new Uint8Array(inputs.reduce((n, input) => n + input.length, 0));
+  let at = 0;
+  const answers = inputs.map((input, i) => {
+    const ticket = nextTicket++;
+    fields.set([session, mechanism, key, ticket, at, input.length], i * 6);
+    data.set(input, at);
+    at += input.length;
+    return new Promise((resolve) => waiting.set(ticket, resolve));
+  });
+  p11.signToBatch(inputs.length, fields, data);
+  return Promise.all(answers);
 }
 
 (async () => {
@@ -94,6 +110,9 @@ function signTo(p11, ...args) {
         for (const s of batch) check(message, s);
         await expectFailure(() => signTo(p11, session, C.CKM_ECDSA, 0xfffff, digest));
         expectFailure(() => p11.signTo(session, C.CKM_ECDSA, privateKey, digest, -1));
+        // signToBatch: eight in one call, and a batch refused for a bad field (nothing submitted).
+        for (const s of await signToBatch(p11, session, C.CKM_ECDSA, privateKey, Array(8).fill(digest))) check(message, s);
+        expectFailure(() => p11.signToBatch(2, new Float64Array([session, C.CKM_ECDSA, privateKey, 0, 0, 32, -1, 0, 0, 0, 0, 0]), digest));
         break;
       }
     }
