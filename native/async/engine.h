@@ -6,10 +6,9 @@
 // is parked behind it and run by the thread that finishes the session's current call (no thread
 // ever blocks on a session). Finished jobs go to a completion list; the first one in an empty
 // list schedules ONE thread-safe-function call, which settles every job finished by the time it
-// runs. While the workers have queued work,
-// that call waits for a batch (up to 32 completions, or a quarter of the time the queued work
-// keeps the workers busy, between 1 and 4 ms, or a worker running out of work): under load one
-// wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
+// runs. While the workers have queued work, that call waits for a batch (up to 32 completions,
+// or a quarter of the time the queued work keeps the workers busy, between 1 and 4 ms, or a
+// worker running out of work): under load one wake-up of the JS thread settles many promises. The workers deliver a batch themselves (by
 // count, or the first to finish a call past its deadline); a flusher thread, looking every 2 ms
 // while batches are held (every 8 ms while calls keep finishing), delivers one no worker does
 // (calls that run long or hang).
@@ -20,9 +19,9 @@
 // spins at a time.
 //
 // While jobs are queued and calls compute, a worker that finishes a call yields its core (at
-// most every 100 µs while the JS thread is woken for answers, every 250 µs otherwise): the JS thread, woken for answers or a timer, would otherwise wait for a
-// worker's scheduler slice to end. setWorkerYield(false) turns it off (thread_policy.h says what
-// it costs).
+// most every 100 µs while the JS thread is woken for answers, every 250 µs otherwise): the JS
+// thread, woken for answers or a timer, would otherwise wait for a worker's scheduler slice to
+// end. setWorkerYield(false) turns it off (thread_policy.h says what it costs).
 //
 // Threads beyond the cores help only a module that waits (a network HSM); for one that computes
 // (SoftHSM2) they queue on the cores and delay the JS thread. The engine samples whether calls
