@@ -84,7 +84,7 @@ else
   # which is not fork-safe and faults inside Node itself; ASan reports that (no addon frame in
   # it) and the run would fail on Node's behalf.
   patterns=("test/binding-" "test/engine-" "test/pool" "test/lifecycle-" "test/faults-" "test/props-" "test/ca-"
-    "test/typed-layer" "test/key-formats" "test/shim" "test/sign-sink")
+    "test/typed-layer" "test/key-formats" "test/shim" "test/sign-sink" "test/sign-batch")
 fi
 
 set +e
