@@ -35,11 +35,11 @@ export function setWorkerNice(increment: number): void {
 
 /**
  * Whether a worker thread that finishes a call while others are queued yields its core (at most
- * every 100 µs while the JS thread is woken for answers, every 250 µs otherwise; default true). Only while the engine finds that calls compute (Linux; never for
- * calls that wait, as a network HSM's do). Before the first async call. The JS thread, woken for
- * answers or a timer, then waits for a core a fraction of a millisecond, not a scheduler slice
- * (event-loop delay p99 0.3-0.5 ms against 2.1-2.2 at 64 ECDSA signatures in flight on two
- * cores, the rate within noise). Off, the workers keep their cores against other busy processes
+ * every 100 µs while the JS thread is woken for answers, every 250 µs otherwise; default true).
+ * Only while the engine finds that calls compute (Linux; never for calls that wait, as a network
+ * HSM's do). Before the first async call. The JS thread, woken for answers or a timer, then waits
+ * for a core a fraction of a millisecond, not a scheduler slice (event-loop delay p99 0.3-0.5 ms
+ * against 2.1-2.2 at 64 ECDSA signatures in flight on two cores, the rate within noise). Off, the workers keep their cores against other busy processes
  * too: beside one, the pool signed 3-21% more and its event loop waited 4-6 ms instead of
  * 0.4-0.8 (ARCHITECTURE.md, "The async engine").
  */

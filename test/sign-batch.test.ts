@@ -1,8 +1,9 @@
 /**
  * The pool's staging of signTo() calls (lib/pool/sign-batch.ts): calls made in one turn of the
- * event loop reach the binding in one signToBatch() once more than two are outstanding, a session's calls keep their order whether
- * staged or not, and a batch the binding refuses still answers every request. Against the real
- * binding and SoftHSM2; the binding's methods are only counted, never replaced.
+ * event loop reach the binding in one signToBatch() once more than two are outstanding, a
+ * session's calls keep their order whether staged or not, and a batch the binding refuses still
+ * answers every request. Against the real binding and SoftHSM2; the binding's methods are only
+ * wrapped to count the calls, which they still make.
  */
 import * as crypto from 'crypto';
 

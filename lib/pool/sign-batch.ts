@@ -69,7 +69,7 @@ export class SignBatch {
     } else {
       bytes.set(data, offset);
     }
-    this.used = (offset + length + 7) & ~7;
+    this.used = offset + length;
     this.count++;
     if (!this.scheduled) {
       this.scheduled = true;

@@ -2,7 +2,8 @@
 /**
  * Leak loop: 2,000 ECDSA signatures through every signing path of the raw binding — one-hop
  * async sign(), signSync(), C_SignInit + C_Sign (sync and async), a multi-part token digest,
- * verify(), signTo() and signToBatch() answering through a completion sink — plus the error paths (argument TypeErrors, module errors), then close().
+ * verify(), signTo() and signToBatch() answering through a completion sink — plus the error
+ * paths (argument TypeErrors, module errors), then close().
  * Engine threads beyond one per core end and start again throughout (a 5 ms idle timeout).
  * Every signature is checked with node:crypto. For scripts/valgrind.sh; runs standalone too:
  *   node test/leak/sign-loop.js [count]
