@@ -82,6 +82,24 @@ function reset(): void {
   detachEachSlab = false;
 }
 
+/**
+ * Makes the calls `submit` makes answer in one settlement: polling holds their answers back until
+ * all `count` have left the module, then one poll settles them.
+ */
+async function settledTogether(count: number, submit: () => void): Promise<void> {
+  binding.startCompletionPolling();
+  try {
+    submit();
+    for (const deadline = Date.now() + 10_000; tm.p11.callsInFlight > 0 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20)); // from leaving the module to the completion list
+    expect(binding.pollCompletions()).toBe(count);
+  } finally {
+    binding.stopCompletionPolling();
+  }
+}
+
 const sha256 = (data: Buffer): Buffer => crypto.createHash('sha256').update(data).digest();
 const ecdsaValid = (pair: GeneratedPair, message: Buffer, signature: unknown): boolean =>
   Buffer.isBuffer(signature) && crypto.verify('sha256', message, { key: pair.publicKeyObject, dsaEncoding: 'ieee-p1363' }, signature);
@@ -131,19 +149,11 @@ test('a failed call answers its ticket with a Pkcs11Error, after the answers bef
   const digest = sha256(Buffer.from('ordered'));
   // Polling holds the three answers back until all have left the module, so that one settlement
   // carries them all: the error must not overtake the signature before it, still in the slab.
-  binding.startCompletionPolling();
-  try {
+  await settledTogether(3, () => {
     tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 1);
     tm.p11.signTo(tm.session, C.CKM_ECDSA, 0x7fff_fff0, digest, 2); // no such key
     tm.p11.signTo(tm.session, C.CKM_ECDSA, ec.privateKey, digest, 3);
-    for (const deadline = Date.now() + 10_000; tm.p11.callsInFlight > 0 && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20)); // from leaving the module to the completion list
-    expect(binding.pollCompletions()).toBe(3);
-  } finally {
-    binding.stopCompletionPolling();
-  }
+  });
   const got = await answered(3);
   expect(got.map((a) => [a.ticket, a.failed, a.via])).toEqual([
     [1, false, 'batch'],
@@ -286,17 +296,7 @@ describe('signToBatch: many signTo calls in one', () => {
       [tm.session, C.CKM_ECDSA, 0x7fff_fff0, 2, digest], // no such key
       [tm.session, C.CKM_ECDSA, ec.privateKey, 3, digest],
     ]);
-    binding.startCompletionPolling(); // one settlement for all three, as in the signTo test above
-    try {
-      tm.p11.signToBatch(3, fields, data);
-      for (const deadline = Date.now() + 10_000; tm.p11.callsInFlight > 0 && Date.now() < deadline; ) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(binding.pollCompletions()).toBe(3);
-    } finally {
-      binding.stopCompletionPolling();
-    }
+    await settledTogether(3, () => tm.p11.signToBatch(3, fields, data)); // as in the signTo test above
     const got = await answered(3);
     expect(got.map((a) => [a.ticket, a.failed, a.via])).toEqual([
       [1, false, 'batch'],
